@@ -1,0 +1,157 @@
+"""JAX: pure functions of the parameters, gradients from `jax.grad`.
+
+JAX has no layer objects: the parameters are whatever pytree we choose, here the seed's own
+matrices (fan_in + 1, fan_out), row 0 the bias. Eager mode runs `jax.grad` op by op from a
+Python loop; compiled mode is one `jax.jit` of the whole schedule, a `lax.scan` of steps
+inside a `lax.scan` over the stretches between two recorded losses.
+Surprises: JAX is float32-only until x64 is switched on, process-wide, and on NVIDIA GPUs
+its float32 matmuls default to TF32; `configure` sets both.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from shared.interface import ModelSpec, Problem, Runner, TrainOutput
+
+NAME = "jax"
+INSTALL = "pip install jax"
+MODES = ("eager", "compiled")
+
+ACTIVATIONS = {
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "relu": jax.nn.relu,
+    "identity": lambda z: z,
+    "softmax": jax.nn.softmax,
+}
+
+
+def versions() -> dict[str, str]:
+    return {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else jax.__version__,
+            "jax_backend": jax.default_backend()}
+
+
+def configure(dtype: str, device: str) -> None:
+    """Precision, in one place. x64 is process-wide, so it is switched on once for every run
+    and each array is created with an explicit dtype: float32 runs stay float32 (checked by
+    the parity tests). Matmuls run at full precision: no TF32 on NVIDIA GPUs."""
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def device_unavailable(device: str) -> str | None:
+    if device == "cpu":
+        return None
+    try:
+        jax.devices("gpu")
+    except RuntimeError:
+        return f"JAX {jax.__version__} sees no GPU (install jax[cuda13] on a CUDA machine)"
+    return None
+
+
+def _device(device: str) -> jax.Device:
+    return jax.devices("gpu" if device == "gpu" else "cpu")[0]
+
+
+def build_model(problem: Problem, device: str) -> list[jax.Array]:
+    return set_weights(None, problem.weights, device)
+
+
+def set_weights(params: list[jax.Array] | None, weights: tuple[np.ndarray, ...], device: str) -> list[jax.Array]:
+    """JAX arrays are immutable: 'setting' the weights means making new arrays."""
+    return [jax.device_put(w, _device(device)) for w in weights]
+
+
+def forward(params: list[jax.Array], spec: ModelSpec, x: jax.Array) -> jax.Array:
+    """The output layer's logits."""
+    for w in params[:-1]:
+        x = ACTIVATIONS[spec.hidden_activation](x @ w[1:] + w[0])
+    return x @ params[-1][1:] + params[-1][0]
+
+
+def predict(params: list[jax.Array], spec: ModelSpec, x: jax.Array) -> jax.Array:
+    return ACTIVATIONS[spec.output_activation](forward(params, spec, x))
+
+
+def loss(params: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array) -> jax.Array:
+    z = forward(params, spec, x)
+    if spec.loss == "binary_crossentropy":
+        return jnp.mean(jax.nn.softplus(z) - t * z)
+    if spec.loss == "softmax_crossentropy":
+        return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.sum(t * z, axis=-1))
+    y = ACTIVATIONS[spec.output_activation](z)
+    if spec.loss == "half_sse":
+        return jnp.mean(0.5 * jnp.sum((t - y) ** 2, axis=-1))
+    return jnp.mean((t - y) ** 2)
+
+
+def gradients(params: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array) -> list[jax.Array]:
+    return jax.grad(loss)(params, spec, x, t)
+
+
+def train_step(params: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array, lr: float) -> list[jax.Array]:
+    return [w - lr * g for w, g in zip(params, gradients(params, spec, x, t))]
+
+
+def train(params: list[jax.Array], problem: Problem, mode: str, data: tuple[jax.Array, ...]) -> tuple[list[jax.Array], jax.Array]:
+    """Run the schedule; return the new parameters and the training-set loss at the
+    recorded steps (JAX cannot update in place)."""
+    spec, schedule = problem.spec, problem.schedule
+    if mode == "eager":
+        x_all, t_all, _ = data
+        indices = schedule.indices  # host NumPy: slicing a device array costs a dispatch per row
+        history = [loss(params, spec, x_all, t_all)]
+        step = 0
+        for chunk in schedule.chunks():
+            for rows in indices[step:step + chunk]:
+                params = train_step(params, spec, x_all[rows], t_all[rows], schedule.lr)
+            step += chunk
+            history.append(loss(params, spec, x_all, t_all))
+        return params, jnp.stack(history)
+    chunks = schedule.chunks()
+    return _train_compiled(params, *data, schedule.lr, spec=spec, every=schedule.record_every,
+                           n_full=chunks.count(schedule.record_every), rest=chunks[-1] % schedule.record_every)
+
+
+def _scan_chunk(params, rows_block, x_all, t_all, lr, spec):
+    """`len(rows_block)` steps in one lax.scan, then the training-set loss."""
+    def one_step(p, rows):
+        return train_step(p, spec, x_all[rows], t_all[rows], lr), None
+    params, _ = lax.scan(one_step, params, rows_block)
+    return params, loss(params, spec, x_all, t_all)
+
+
+@jax.jit(static_argnames=("spec", "every", "n_full", "rest"))
+def _train_compiled(params, x_all, t_all, indices, lr, *, spec, every, n_full, rest):
+    history = [loss(params, spec, x_all, t_all)[None]]
+    blocks = indices[:n_full * every].reshape(n_full, every, -1)
+    params, losses = lax.scan(lambda p, block: _scan_chunk(p, block, x_all, t_all, lr, spec), params, blocks)
+    history.append(losses)
+    if rest:
+        params, last = _scan_chunk(params, indices[n_full * every:], x_all, t_all, lr, spec)
+        history.append(last[None])
+    return params, jnp.concatenate(history)
+
+
+def weights_of(params: list[jax.Array]) -> list[np.ndarray]:
+    return [np.asarray(w) for w in params]
+
+
+def prepare(problem: Problem, mode: str, device: str) -> Runner:
+    configure(problem.spec.dtype, device)
+    dev = _device(device)
+    data = (jax.device_put(problem.x_train, dev), jax.device_put(problem.t_train, dev),
+            jax.device_put(problem.schedule.indices, dev))
+    x_eval = jax.device_put(problem.x_eval, dev)
+
+    def run() -> TrainOutput:
+        params = build_model(problem, device)
+        params, history = train(params, problem, mode, data)
+        predictions = predict(params, problem.spec, x_eval).block_until_ready()
+        return TrainOutput(weights_of(params), np.asarray(predictions), np.asarray(history), str(predictions.dtype))
+
+    return run

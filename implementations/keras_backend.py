@@ -1,0 +1,191 @@
+"""Keras 3, the high-level API: a `Sequential` of `Dense` layers trained by `compile` + `fit`.
+
+Keras computes the gradients itself, inside `fit` (with a GradientTape on its default
+TensorFlow backend), so this file has no `gradients`: that is the point of the high-level API.
+`fit` takes exactly the schedule's steps because the data are laid out in the schedule's
+order and read with `shuffle=False`, one batch per step.
+Surprises:
+- A `Dense` kernel is (fan_in, fan_out) with the bias apart: the seed's W is kernel = W[1:],
+  bias = W[0].
+- Keras' `MeanSquaredError` is a mean over the outputs; the seed's loss ½Σ is written here
+  as a custom loss. Keras averages every loss over the batch, as the other files do.
+- Keras' binary cross-entropy clips probabilities to [1e-7, 1 − 1e-7]; on logits
+  (`from_logits=True`, the model's last layer linear) it does not, so we use that.
+- The dtype of variables and of the optimizer's learning rate follow `floatx`, which is
+  process-wide: `configure` sets it for each run. With floatx float32, a float64 model
+  would step by float32(0.1) = 0.10000000149, off by 1.5e-8 at every step.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from shared.interface import LOGIT_LOSSES, ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
+
+NAME = "keras"
+INSTALL = "pip install keras tensorflow==2.21.0"
+MODES = ("eager", "compiled")
+
+ACTIVATIONS = {
+    "tanh": ops.tanh,
+    "sigmoid": ops.sigmoid,
+    "relu": ops.relu,
+    "identity": lambda z: z,
+    "softmax": ops.softmax,
+}
+
+
+def versions() -> dict[str, str]:
+    return {"keras": keras.__version__, "keras_backend": keras.backend.backend()}
+
+
+def configure(dtype: str, device: str) -> None:
+    """Precision and determinism, in one place: floatx for this run, and the backend's
+    own switches (no TF32, deterministic kernels)."""
+    keras.config.set_floatx(dtype)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_default_matmul_precision", "highest")
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def device_unavailable(device: str) -> str | None:
+    if device == "cpu":
+        return None
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        found = bool(tf.config.list_physical_devices("GPU"))
+    elif backend == "jax":
+        import jax
+
+        found = any(d.platform == "gpu" for d in jax.devices())
+    else:
+        import torch
+
+        found = torch.cuda.is_available()
+    return None if found else f"Keras on its {backend} backend sees no GPU"
+
+
+def _device(device: str) -> str:
+    return "gpu:0" if device == "gpu" else "cpu:0"
+
+
+def _logits_out(spec: ModelSpec) -> bool:
+    """Cross-entropies take the last layer's logits; the other losses its activated output."""
+    return spec.loss in LOGIT_LOSSES
+
+
+def build_model(problem: Problem, device: str) -> keras.Sequential:
+    spec = problem.spec
+    last = None if _logits_out(spec) else spec.output_activation
+    activations = [spec.hidden_activation] * (len(spec.sizes) - 2) + [last]
+    with keras.device(_device(device)):
+        model = keras.Sequential([keras.Input(shape=(spec.n_inputs,), dtype=spec.dtype)] +
+                                 [keras.layers.Dense(n, activation=ACTIVATIONS[a] if a else None, dtype=spec.dtype)
+                                  for n, a in zip(spec.sizes[1:], activations)])
+    set_weights(model, problem.weights)
+    return model
+
+
+def set_weights(model: keras.Sequential, weights: tuple[np.ndarray, ...]) -> None:
+    for layer, w in zip(model.layers, weights):
+        layer.set_weights([w[1:], w[0]])
+
+
+def forward(model: keras.Sequential, x) -> object:
+    """The last layer's output: logits for the cross-entropies, else the activated output."""
+    return model(x, training=False)
+
+
+def predict(model: keras.Sequential, spec: ModelSpec, x) -> object:
+    out = forward(model, x)
+    return ACTIVATIONS[spec.output_activation](out) if _logits_out(spec) else out
+
+
+def loss(spec: ModelSpec) -> keras.losses.Loss | object:
+    """Keras losses take (targets, model output) and are averaged over the batch by Keras."""
+    if spec.loss == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+    if spec.loss == "softmax_crossentropy":
+        return keras.losses.CategoricalCrossentropy(from_logits=True)
+    if spec.loss == "half_sse":
+        return lambda t, y: 0.5 * ops.sum(ops.square(t - y), axis=-1)
+    return keras.losses.MeanSquaredError()
+
+
+def train_step(model: keras.Sequential, x: np.ndarray, t: np.ndarray) -> None:
+    """One step of Keras' own training loop, for use outside `fit`."""
+    model.train_on_batch(x, t)
+
+
+class LossHistory(keras.callbacks.Callback):
+    """The training-set loss before training and after every `every` steps (and the last)."""
+
+    def __init__(self, spec: ModelSpec, x_all: np.ndarray, t_all: np.ndarray, every: int, steps: int):
+        super().__init__()
+        self.loss_fn, self.x_all, self.t_all, self.every, self.steps = loss(spec), x_all, t_all, every, steps
+        self.values: list = []
+
+    def _record(self) -> None:
+        self.values.append(ops.mean(self.loss_fn(self.t_all, forward(self.model, self.x_all))))
+
+    def on_train_begin(self, logs=None) -> None:
+        self.values = []
+        self._record()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        done = batch + 1  # with steps_per_execution = every, Keras calls this once per chunk
+        if done % self.every == 0 or done == self.steps:
+            self._record()
+
+
+def train(model: keras.Sequential, problem: Problem, mode: str, history: LossHistory) -> np.ndarray:
+    """`fit` over the data laid out in the schedule's order: one batch per step."""
+    rows = problem.schedule.indices.reshape(-1)
+    model.fit(problem.x_train[rows], problem.t_train[rows], batch_size=problem.schedule.batch_size,
+              epochs=1, shuffle=False, verbose=0, callbacks=[history])
+    return np.array([ops.convert_to_numpy(v) for v in history.values])
+
+
+def weights_of(model: keras.Sequential) -> list[np.ndarray]:
+    return [np.vstack([bias[None, :], kernel]) for kernel, bias in (layer.get_weights() for layer in model.layers)]
+
+
+def prepare(problem: Problem, mode: str, device: str) -> Runner:
+    configure(problem.spec.dtype, device)
+    spec, schedule = problem.spec, problem.schedule
+    model = build_model(problem, device)
+    # Compiled: Keras' default (XLA where the backend can), running `record_every` steps per
+    # call into the compiled function instead of returning to Python after every step.
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=loss(spec),
+                  run_eagerly=(mode == "eager"), steps_per_execution=1 if mode == "eager" else schedule.record_every)
+    history = LossHistory(spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)
+
+    def run() -> TrainOutput:
+        set_weights(model, problem.weights)
+        with keras.device(_device(device)):
+            losses = train(model, problem, mode, history)
+            predictions = ops.convert_to_numpy(predict(model, spec, problem.x_eval))  # waits for the device
+        return TrainOutput(weights_of(model), predictions, losses, str(predictions.dtype),
+                           {"keras_backend": keras.backend.backend()})
+
+    return run

@@ -1,0 +1,167 @@
+"""The contract every implementation satisfies: what it is given and what it returns.
+
+A `Problem` holds everything a training run needs, made once in NumPy: the model spec, the
+initial parameters in the seed's layout, the training data, the schedule (with the exact
+sample indices of every step) and the evaluation inputs. Every library starts from the same
+`Problem` and hands back a `TrainOutput` in NumPy, so that results can be compared number by
+number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+
+from shared.errors import UsageError
+
+HIDDEN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
+OUTPUT_ACTIVATIONS = ("identity", "tanh", "sigmoid", "softmax")
+LOSSES = ("half_sse", "mse", "binary_crossentropy", "softmax_crossentropy")
+DTYPES = ("float64", "float32")
+DEVICES = ("cpu", "gpu")
+MODES = ("eager", "compiled")
+
+# Losses that are computed from the output layer's pre-activation (the "logits") in their
+# numerically stable form, and the only output activation each one accepts.
+LOGIT_LOSSES = {"binary_crossentropy": "sigmoid", "softmax_crossentropy": "softmax"}
+
+
+class SpecError(UsageError):
+    """A model spec or schedule that cannot describe a valid training run."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A fully connected network: layer sizes, activations, loss and dtype.
+
+    Losses are means over the batch of a per-sample loss:
+    `half_sse` ½·Σₖ(tₖ−yₖ)² (the seed's), `mse` meanₖ(tₖ−yₖ)² (Keras' and PyTorch's),
+    `binary_crossentropy` meanₖ[softplus(zₖ) − tₖzₖ] on logits z, and
+    `softmax_crossentropy` logsumexp(z) − Σₖ tₖzₖ on logits z.
+    """
+
+    sizes: tuple[int, ...]
+    hidden_activation: str = "tanh"
+    output_activation: str = "tanh"
+    loss: str = "half_sse"
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        if len(self.sizes) < 2:
+            raise SpecError(f"an architecture needs at least two layer sizes, got {list(self.sizes)}")
+        if any(int(s) != s or s < 1 for s in self.sizes):
+            raise SpecError(f"layer sizes must be positive integers, got {list(self.sizes)}")
+        if self.hidden_activation not in HIDDEN_ACTIVATIONS:
+            raise SpecError(f"unknown hidden activation {self.hidden_activation!r}; expected one of {', '.join(HIDDEN_ACTIVATIONS)}")
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise SpecError(f"unknown output activation {self.output_activation!r}; expected one of {', '.join(OUTPUT_ACTIVATIONS)}")
+        if self.loss not in LOSSES:
+            raise SpecError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.dtype not in DTYPES:
+            raise SpecError(f"unknown dtype {self.dtype!r}; expected one of {', '.join(DTYPES)}")
+        needed = LOGIT_LOSSES.get(self.loss)
+        if needed and self.output_activation != needed:
+            raise SpecError(f"loss {self.loss} needs output activation {needed}, got {self.output_activation}")
+        if self.output_activation == "softmax" and self.loss != "softmax_crossentropy":
+            raise SpecError("a softmax output is only supported with loss softmax_crossentropy")
+
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.sizes[-1]
+
+    def activations(self) -> list[str]:
+        """The activation of each weight layer, input side first."""
+        return [self.hidden_activation] * (len(self.sizes) - 2) + [self.output_activation]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Learning rate, step count and the exact samples of every step.
+
+    `indices[s]` are the rows of the training data that make up the batch of step `s`.
+    The loss on the whole training set is recorded before the first step and after every
+    `record_every` steps, and always after the last one (see `record_steps`).
+    """
+
+    lr: float
+    indices: np.ndarray  # shape (steps, batch_size), int64
+    record_every: int
+
+    @property
+    def steps(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.indices.shape[1])
+
+    def record_steps(self) -> list[int]:
+        """Step counts after which the training loss is recorded (0 = before training)."""
+        marks = list(range(0, self.steps + 1, self.record_every))
+        if marks[-1] != self.steps:
+            marks.append(self.steps)
+        return marks
+
+    def chunks(self) -> list[int]:
+        """Lengths of the runs of steps between two recorded losses."""
+        marks = self.record_steps()
+        return [b - a for a, b in zip(marks, marks[1:])]
+
+    def prefix(self, steps: int) -> Schedule:
+        """The first `steps` steps of this schedule, recorded at the same marks."""
+        return replace(self, indices=self.indices[:steps])
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything one training run needs, identical for every library."""
+
+    task: str
+    spec: ModelSpec
+    weights: tuple[np.ndarray, ...]  # seed layout: (fan_in + 1, fan_out), row 0 = bias
+    x_train: np.ndarray
+    t_train: np.ndarray  # 2-D: (n_samples, n_outputs); one-hot for softmax
+    x_eval: np.ndarray
+    schedule: Schedule
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.spec.dtype)
+
+    def prefix(self, steps: int) -> Problem:
+        return replace(self, schedule=self.schedule.prefix(steps))
+
+
+@dataclass
+class TrainOutput:
+    """What a run returns, in NumPy, after the library has finished all its work."""
+
+    weights: list[np.ndarray]  # seed layout
+    predictions: np.ndarray  # outputs on problem.x_eval, in the target's units
+    loss_history: np.ndarray  # training-set loss at schedule.record_steps()
+    dtype: str  # dtype of the library's own result tensors, checked before values
+    info: dict = field(default_factory=dict)  # e.g. the Keras backend
+
+
+Runner = Callable[[], TrainOutput]
+
+
+class Implementation(Protocol):
+    """What `implementations/<library>_backend.py` offers the harness."""
+
+    NAME: str
+    INSTALL: str
+    MODES: tuple[str, ...]
+
+    def versions(self) -> dict[str, str]: ...
+
+    def device_unavailable(self, device: str) -> str | None: ...
+
+    def prepare(self, problem: Problem, mode: str, device: str) -> Runner: ...

@@ -1,0 +1,251 @@
+"""The tasks: their data, defaults, evaluation inputs and ground truth.
+
+Built-in data is generated from a fixed data seed (`DATA_SEED`), so `--seed` changes only the
+initial weights and the sample order, never the data. `linear`, `logistic` and `softmax`
+also accept a CSV file (`--data FILE --target COLUMN`); their features are standardised by
+default (mean 0, standard deviation 1, using the training data's statistics).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.errors import UsageError
+from shared.interface import ModelSpec, Problem, Schedule
+from shared.randomness import draw
+
+DATA_SEED = 2024
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task's defaults. `hidden` are the hidden layer sizes between inputs and outputs."""
+
+    name: str
+    description: str
+    hidden: tuple[int, ...]
+    hidden_activation: str
+    output_activation: str
+    loss: str
+    lr: float
+    steps: int
+    batch_size: int  # 0 means the whole training set (full-batch gradient descent)
+    standardize: bool
+    accepts_csv: bool
+    kind: str  # "regression", "binary" or "multiclass"
+
+
+TASKS: dict[str, Task] = {
+    "xor": Task("xor", "the seed's XOR network: four points, tanh everywhere, ½Σ loss, per-sample SGD",
+                (2,), "tanh", "tanh", "half_sse", 0.1, 10_000, 1, False, False, "regression"),
+    "linear": Task("linear", "linear regression by full-batch gradient descent on mean squared error",
+                   (), "tanh", "identity", "mse", 0.1, 500, 0, True, True, "regression"),
+    "logistic": Task("logistic", "binary logistic regression by full-batch gradient descent on cross-entropy",
+                     (), "tanh", "sigmoid", "binary_crossentropy", 0.5, 2_000, 0, True, True, "binary"),
+    "softmax": Task("softmax", "multi-class softmax regression on iris by mini-batch SGD",
+                    (), "tanh", "softmax", "softmax_crossentropy", 0.1, 1_500, 10, True, True, "multiclass"),
+    "sine": Task("sine", "a one-hidden-layer tanh net fitting sin on [-π, π] (universal approximation)",
+                 (16,), "tanh", "identity", "mse", 0.1, 5_000, 20, False, False, "regression"),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training data (x, 2-D targets t) and evaluation inputs, ready for the networks."""
+
+    x: np.ndarray
+    t: np.ndarray
+    x_eval: np.ndarray
+    feature_names: tuple[str, ...]
+    target_name: str
+    classes: tuple[str, ...] = ()  # class labels, in the order of the output units
+    source: str = "built-in"
+
+
+def _xor() -> Dataset:
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    t = np.array([[0], [1], [1], [0]], dtype=np.float64)
+    return Dataset(x, t, x.copy(), ("x1", "x2"), "xor")
+
+
+def _linear() -> Dataset:
+    rng = np.random.RandomState(DATA_SEED)
+    x = rng.randn(200, 3) * np.array([1.0, 2.0, 0.5]) + np.array([0.0, 1.0, -1.0])
+    y = x @ np.array([1.5, -2.0, 0.5]) + 0.3 + 0.1 * rng.randn(200)
+    return Dataset(x, y[:, None], x.copy(), ("x1", "x2", "x3"), "y")
+
+
+def _logistic() -> Dataset:
+    rng = np.random.RandomState(DATA_SEED)
+    # Two overlapping Gaussian clouds: not linearly separable, so the optimum is finite.
+    x = np.concatenate([rng.randn(100, 2) + [-1.0, 0.0], rng.randn(100, 2) + [1.0, 0.5]])
+    t = np.concatenate([np.zeros(100), np.ones(100)])[:, None]
+    return Dataset(x, t, x.copy(), ("x1", "x2"), "class", ("0", "1"))
+
+
+def _iris() -> Dataset:
+    from sklearn.datasets import load_iris  # ships with scikit-learn; nothing is downloaded
+
+    iris = load_iris()
+    t = np.eye(3)[iris.target]
+    names = tuple(n.replace(" (cm)", "").replace(" ", "_") for n in iris.feature_names)
+    return Dataset(iris.data.astype(np.float64), t, iris.data.astype(np.float64), names, "species",
+                   tuple(str(c) for c in iris.target_names))
+
+
+def _sine() -> Dataset:
+    x = np.linspace(-math.pi, math.pi, 200)[:, None]
+    return Dataset(x, np.sin(x), x.copy(), ("x",), "sin(x)")
+
+
+BUILT_IN = {"xor": _xor, "linear": _linear, "logistic": _logistic, "softmax": _iris, "sine": _sine}
+
+
+def read_csv(path: str, target: str, task: Task) -> Dataset:
+    """Read a numeric CSV with a header row; every problem is a UsageError naming the place."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except FileNotFoundError:
+        raise UsageError(f"--data {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--data {path}: is a folder, expected a CSV file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--data {path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise UsageError(f"--data {path}: the file is empty, expected a header row and data rows")
+    header = [name.strip() for name in rows[0]]
+    if len(rows) < 2:
+        raise UsageError(f"--data {path}: no data rows under the header")
+    if target not in header:
+        raise UsageError(f"--data {path}: no column {target!r} for --target; columns are {', '.join(header)}")
+    if len(header) < 2:
+        raise UsageError(f"--data {path}: needs at least one feature column besides the target {target!r}")
+    values = np.empty((len(rows) - 1, len(header)))
+    target_col = header.index(target)
+    labels: list[str] = []
+    for r, row in enumerate(rows[1:], start=1):
+        if len(row) != len(header):
+            raise UsageError(f"--data {path}: data row {r} has {len(row)} cells, the header has {len(header)}")
+        for c, cell in enumerate(row):
+            text = cell.strip()
+            if c == target_col and task.kind != "regression":
+                labels.append(text)
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise UsageError(f"--data {path}: data row {r}, column {header[c]!r}: {text!r} is not a number") from None
+            if not math.isfinite(value):
+                raise UsageError(f"--data {path}: data row {r}, column {header[c]!r}: {text} is not a finite number")
+            values[r - 1, c] = value
+    features = [c for c in range(len(header)) if c != target_col]
+    x = values[:, features]
+    if task.kind == "regression":
+        t = values[:, [target_col]]
+        classes: tuple[str, ...] = ()
+    else:
+        classes = tuple(sorted(set(labels), key=_label_order))
+        if task.kind == "binary" and len(classes) != 2:
+            raise UsageError(f"--data {path}: task logistic needs exactly two classes in {target!r}, found {len(classes)}")
+        if task.kind == "multiclass" and len(classes) < 2:
+            raise UsageError(f"--data {path}: task softmax needs at least two classes in {target!r}, found {len(classes)}")
+        codes = np.array([classes.index(label) for label in labels])
+        t = codes[:, None].astype(np.float64) if task.kind == "binary" else np.eye(len(classes))[codes]
+    names = tuple(header[c] for c in features)
+    return Dataset(x, t, x.copy(), names, target, classes, source=path)
+
+
+def _label_order(label: str) -> tuple[int, float, str]:
+    """Numeric labels in numeric order (0 before 1 before 10), then text labels."""
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def load_dataset(task: Task, data: str | None = None, target: str | None = None, standardize: bool | None = None) -> Dataset:
+    if data is not None and not task.accepts_csv:
+        raise UsageError(f"--data works with tasks linear, logistic and softmax, not {task.name}")
+    if data is not None and not target:
+        raise UsageError("--data needs --target COLUMN naming the column to predict")
+    dataset = read_csv(data, target, task) if data is not None else BUILT_IN[task.name]()
+    if standardize if standardize is not None else task.standardize:
+        dataset = standardized(dataset)
+    return dataset
+
+
+def standardized(dataset: Dataset) -> Dataset:
+    mean = dataset.x.mean(axis=0)
+    std = dataset.x.std(axis=0)
+    constant = [name for name, s in zip(dataset.feature_names, std) if s == 0]
+    if constant:
+        raise UsageError(f"feature {constant[0]!r} is constant and cannot be standardised; drop it or pass --no-standardize")
+    return Dataset((dataset.x - mean) / std, dataset.t, (dataset.x_eval - mean) / std, dataset.feature_names,
+                   dataset.target_name, dataset.classes, dataset.source)
+
+
+def default_sizes(task: Task, dataset: Dataset) -> tuple[int, ...]:
+    return (dataset.x.shape[1], *task.hidden, dataset.t.shape[1])
+
+
+def check_sizes(sizes: tuple[int, ...], dataset: Dataset, task: Task) -> None:
+    """An architecture must start with the number of features and end with the outputs."""
+    if len(sizes) < 2:
+        raise UsageError(f"--arch {','.join(map(str, sizes))}: needs at least two layer sizes (inputs and outputs)")
+    if sizes[0] != dataset.x.shape[1]:
+        raise UsageError(f"--arch {','.join(map(str, sizes))}: first size must be {dataset.x.shape[1]}, "
+                         f"the number of input features of task {task.name}")
+    if sizes[-1] != dataset.t.shape[1]:
+        raise UsageError(f"--arch {','.join(map(str, sizes))}: last size must be {dataset.t.shape[1]}, "
+                         f"the number of outputs of task {task.name}")
+
+
+def default_record_every(steps: int) -> int:
+    """About 100 recorded losses per run, whatever its length."""
+    return max(1, steps // 100)
+
+
+def build_problem(task: Task, dataset: Dataset, sizes: tuple[int, ...], *, hidden_activation: str | None = None,
+                  lr: float | None = None, steps: int | None = None, batch_size: int | None = None,
+                  seed: int = 0, dtype: str = "float64", record_every: int | None = None) -> Problem:
+    """Draw the initial weights and the sample order and fix every number of the run."""
+    check_sizes(sizes, dataset, task)
+    n = dataset.x.shape[0]
+    steps = task.steps if steps is None else steps
+    batch = batch_size if batch_size is not None else (task.batch_size or n)
+    if batch > n:
+        raise UsageError(f"--batch-size {batch}: larger than the {n} training samples of task {task.name}")
+    spec = ModelSpec(tuple(sizes), hidden_activation or task.hidden_activation, task.output_activation, task.loss, dtype)
+    weights, indices = draw(seed, spec.sizes, n, steps, batch)
+    dt = np.dtype(dtype)
+    schedule = Schedule(lr=task.lr if lr is None else lr, indices=indices,
+                        record_every=record_every or default_record_every(steps))
+    return Problem(task.name, spec, tuple(w.astype(dt) for w in weights), dataset.x.astype(dt),
+                   dataset.t.astype(dt), dataset.x_eval.astype(dt), schedule)
+
+
+def optimal_loss(task: Task, dataset: Dataset) -> float | None:
+    """The best loss a linear model can reach: the least-squares optimum for `linear`,
+    the unpenalised maximum-likelihood optimum (Newton's method) for `logistic`."""
+    x1 = np.hstack([np.ones((dataset.x.shape[0], 1)), dataset.x])
+    if task.name == "linear":
+        w, *_ = np.linalg.lstsq(x1, dataset.t, rcond=None)
+        return float(np.mean((x1 @ w - dataset.t) ** 2))
+    if task.name == "logistic":
+        t = dataset.t[:, 0]
+        w = np.zeros(x1.shape[1])
+        for _ in range(100):
+            p = 1 / (1 + np.exp(-(x1 @ w)))
+            step = np.linalg.solve(x1.T @ (x1 * (p * (1 - p))[:, None]), x1.T @ (p - t))
+            w -= step
+            if np.max(np.abs(step)) < 1e-13:
+                break
+        z = x1 @ w
+        return float(np.mean(np.logaddexp(0, z) - t * z))
+    return None
