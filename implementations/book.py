@@ -10,7 +10,11 @@ one `rand` per layer, then one `randint` per step, from the generator seeded wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from shared.interface import TrainOutput
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
@@ -69,3 +73,19 @@ def run_book(arch: list[int], seed: int = 0, epochs: int = 10, learning_rate: fl
     nn = NeuralNetwork(list(arch), np.random.RandomState(seed))
     nn.fit(XOR_INPUTS, XOR_LABELS, learning_rate=learning_rate, epochs=epochs)
     return nn, np.array([nn.predict(s) for s in XOR_INPUTS])
+
+
+def book_runner(sizes: tuple[int, ...], seed: int) -> Callable[[], TrainOutput]:
+    """The seed's program as a harness runner: ½·Σ loss on XOR before and after training."""
+
+    def half_sse(nn: NeuralNetwork) -> float:
+        return float(np.mean([0.5 * (t - nn.predict(x)) ** 2 for x, t in zip(XOR_INPUTS, XOR_LABELS)]))
+
+    def run() -> TrainOutput:
+        nn = NeuralNetwork(list(sizes), np.random.RandomState(seed))
+        before = half_sse(nn)
+        nn.fit(XOR_INPUTS, XOR_LABELS, learning_rate=0.1, epochs=10)
+        predictions = np.array([[nn.predict(s)] for s in XOR_INPUTS])
+        return TrainOutput([w.copy() for w in nn.weights], predictions, np.array([before, half_sse(nn)]), str(predictions.dtype))
+
+    return run

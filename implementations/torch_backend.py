@@ -181,6 +181,7 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
             predictions = predict(model, problem.spec, x_eval)
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        return TrainOutput(weights_of(model), predictions.cpu().numpy(), history.cpu().numpy(), str(predictions.dtype).removeprefix("torch."))
+        dtype = str(predictions.dtype).removeprefix("torch.")
+        return TrainOutput(weights_of(model), predictions.cpu().numpy(), history.cpu().numpy(), dtype)
 
     return run

@@ -49,7 +49,7 @@ TASKS: dict[str, Task] = {
     "softmax": Task("softmax", "multi-class softmax regression on iris by mini-batch SGD",
                     (), "tanh", "softmax", "softmax_crossentropy", 0.1, 1_500, 10, True, True, "multiclass"),
     "sine": Task("sine", "a one-hidden-layer tanh net fitting sin on [-π, π] (universal approximation)",
-                 (16,), "tanh", "identity", "mse", 0.1, 5_000, 20, False, False, "regression"),
+                 (16,), "tanh", "identity", "mse", 0.05, 5_000, 20, False, False, "regression"),
 }
 
 

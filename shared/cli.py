@@ -1,0 +1,258 @@
+"""The command line of compare.py: parse, validate everything before training, run, report.
+
+Exit status: 0 every requested run ok and in parity; 1 a run failed or parity broke;
+2 bad usage or bad input (one line on stderr, no traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import traceback
+
+from shared import registry
+from shared.errors import UsageError
+from shared.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
+from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but every usage error is one line and exit 2."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
+    return value
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 2**32 - 1 (NumPy's RandomState)")
+    return value
+
+
+def architecture(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    sizes = []
+    for p in parts:
+        try:
+            sizes.append(int(p))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: layer size {p!r} is not an integer") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: layer sizes must be at least 1")
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: needs at least two layer sizes (inputs and outputs), e.g. 2,2,1")
+    return tuple(sizes)
+
+
+def choice_list(allowed: tuple[str, ...], what: str):
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if text.strip() == "all":
+            return list(allowed)
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            name = bad[0] if bad else text
+            raise argparse.ArgumentTypeError(f"unknown {what} {name!r}; expected all or a comma list of {', '.join(allowed)}")
+        return names
+    return parse
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="compare.py", description="Train the same network in NumPy, PyTorch, TensorFlow, Keras and JAX "
+               "from identical initial weights and sample order; check parity with NumPy and time each library. "
+               "Sub-command: `compare.py scale --help` for the GPU-vs-CPU scaling study.")
+    p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
+    p.add_argument("--frameworks", type=choice_list(registry.FRAMEWORKS, "library"), default=None,
+                   help="all (default: every installed library) or a comma list of numpy,torch,tensorflow,keras,jax")
+    p.add_argument("--arch", type=architecture, help="layer sizes, inputs first, e.g. 2,4,3,1 (default: the task's)")
+    p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="hidden activation (default: the task's, tanh)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the task's)")
+    p.add_argument("--steps", type=positive_int, help="training steps; always run in full when given")
+    p.add_argument("--batch-size", type=positive_int, help="samples per step; 1 = per-sample SGD (default: the task's)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the initial weights and sample order (default 0)")
+    p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
+    p.add_argument("--device", choices=[*DEVICES, "all"], default="all",
+                   help="cpu, gpu or all (default; a library that sees no GPU is reported as skipped)")
+    p.add_argument("--mode", choices=[*MODES, "all"], default="all", help="eager, compiled or all (default)")
+    p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
+    p.add_argument("--record-every", type=positive_int, help="steps between recorded training losses (default: steps/100)")
+    p.add_argument("--data", help="CSV file with a header row (tasks linear, logistic, softmax)")
+    p.add_argument("--target", help="the CSV column to predict")
+    p.add_argument("--no-standardize", action="store_true", help="keep the features as they are")
+    p.add_argument("--book", action="store_true", help="the seed's own program: XOR, NumPy, its derivative quirk, 10 × 1000 steps")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
+    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
+    p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
+    return p
+
+
+def check_output_path(flag: str, path: str | None, folder: bool = False) -> None:
+    if path is None or path == "-":
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: folder {parent} does not exist")
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: exists and is not a folder")
+    if not folder and os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a folder, expected a file path")
+
+
+def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
+    """Requested libraries that can run, and the missing ones to report as skipped.
+    Naming a missing library explicitly is a usage error."""
+    explicit = args.frameworks is not None and args.frameworks != list(registry.FRAMEWORKS)
+    wanted = args.frameworks or list(registry.FRAMEWORKS)
+    if args.book:
+        if explicit and wanted != ["numpy"]:
+            raise UsageError("--book runs the seed's NumPy program only; drop --frameworks or use --frameworks numpy")
+        return ["numpy"], {}
+    missing = {name: f"{registry.REQUIRES[name]} is not installed; install it with: {registry.INSTALL[name]}"
+               for name in wanted if not registry.installed(name)}
+    if "numpy" in missing:
+        raise UsageError(missing["numpy"])
+    if explicit and missing:
+        name = next(iter(missing))
+        raise UsageError(f"--frameworks {name}: {missing[name]}")
+    return [n for n in wanted if n not in missing], missing
+
+
+def check_book(args, parser: Parser) -> None:
+    if not args.book:
+        return
+    if args.task != "xor":
+        raise UsageError(f"--book reproduces the seed's XOR program; it cannot run task {args.task}")
+    for flag in ("lr", "steps", "batch_size", "activation", "data", "record_every"):
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--book uses the seed's own settings; drop --{flag.replace('_', '-')}")
+    if args.dtype != "float64":
+        raise UsageError("--book computes in float64, as the seed does; drop --dtype")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "scale":
+        from shared.scale import main as scale_main
+
+        return scale_main(argv[1:])
+    debug = "--debug" in argv
+    try:
+        return _main(argv)
+    except UsageError as exc:
+        print(f"compare.py: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("compare.py: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        from shared.runner import one_line
+
+        print(f"compare.py: internal error: {one_line(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_book(args, parser)
+    check_output_path("--json", args.json)
+    check_output_path("--markdown", args.markdown)
+    check_output_path("--plots", args.plots, folder=True)
+    if args.target and not args.data:
+        raise UsageError("--target needs --data FILE.csv")
+    frameworks, missing = resolve_frameworks(args)
+    task = TASKS[args.task]
+    dataset = load_dataset(task, args.data, args.target, False if args.no_standardize else None)
+    sizes = args.arch or default_sizes(task, dataset)
+    steps = 10_000 if args.book else args.steps
+    problem = build_problem(task, dataset, sizes, hidden_activation=args.activation, lr=args.lr, steps=steps,
+                            batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
+                            record_every=10_000 if args.book else args.record_every)
+    from shared.runner import Harness, Request
+
+    devices = list(DEVICES) if args.device == "all" else [args.device]
+    modes = list(MODES) if args.mode == "all" else [args.mode]
+    request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing)
+    config = {"arch": list(problem.spec.sizes), "hidden_activation": problem.spec.hidden_activation,
+              "output_activation": problem.spec.output_activation, "loss": problem.spec.loss,
+              "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
+              "record_every": problem.schedule.record_every, "seed": args.seed, "dtype": args.dtype,
+              "devices": devices, "modes": modes, "frameworks": frameworks, "repeat": args.repeat, "book": args.book,
+              "data": dataset.source, "target": dataset.target_name, "classes": list(dataset.classes),
+              "standardized": (not args.no_standardize) and task.standardize,
+              "command": "python compare.py " + " ".join(shlex.quote(a) for a in argv)}
+    json_to_stdout = args.json == "-"
+    from rich.console import Console
+
+    console = Console(stderr=json_to_stdout, quiet=json_to_stdout)
+    if not console.is_terminal:
+        console = Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)  # files and pipes: no wrapping
+    harness = Harness(task, dataset, problem, request, config)
+    try:
+        if json_to_stdout or not console.is_terminal:
+            report = harness.run()
+        else:
+            with console.status("starting…") as status:
+                harness.progress = lambda text: status.update(f"running {text}")
+                report = harness.run()
+    except KeyboardInterrupt:
+        from shared.report import print_table
+
+        report = harness.report
+        if report["runs"]:
+            harness._verdict()
+            Console(stderr=True).print("Interrupted; runs that finished:")
+            print_table(report, Console(stderr=True))
+        print("compare.py: interrupted; no report files written", file=sys.stderr)
+        return 130
+    return write_outputs(report, args, console, problem, dataset)
+
+
+def write_outputs(report: dict, args, console, problem, dataset) -> int:
+    from shared.report import markdown, print_table, to_json, write_atomically
+
+    if args.plots:
+        from shared.plots import write_plots
+
+        os.makedirs(args.plots, exist_ok=True)
+        written = write_plots(report, problem, dataset, args.plots)
+        report["plots"] = written
+    if args.json == "-":
+        sys.stdout.write(to_json(report) + "\n")
+    elif args.json:
+        write_atomically(args.json, to_json(report) + "\n")
+    if args.markdown:
+        write_atomically(args.markdown, markdown(report))
+    print_table(report, console)
+    if args.plots:
+        console.print(f"Figures: {', '.join(report['plots'])}")
+    return 0 if report["ok"] else 1

@@ -1,0 +1,143 @@
+"""PNG figures of a report: decision regions (XOR), loss curves, time per step, fitted functions.
+
+Decision regions are drawn from each library's *final weights*, evaluated by the NumPy
+forward pass on a grid, so every panel shows what that library learned. Files are written
+whole or not at all.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from shared.interface import Problem  # noqa: E402
+from shared.report import write_atomically  # noqa: E402
+from shared.tasks import Dataset  # noqa: E402
+
+
+def _label(run: dict) -> str:
+    backend = f" [{run['keras_backend']}]" if run.get("keras_backend") else ""
+    return f"{run['framework']}{backend} {run['mode']} {run['device']}"
+
+
+def _ok_runs(report: dict) -> list[dict]:
+    return [r for r in report["runs"] if r["status"] == "ok" and r.get("predictions") is not None]
+
+
+def _save(fig, path: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    write_atomically(path, buffer.getvalue())
+    return path
+
+
+def loss_curves(report: dict, path: str) -> str:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = ["-", "--", ":", "-."]
+    for i, run in enumerate(_ok_runs(report)):
+        history = run["loss_history"]
+        values = np.array([np.nan if v is None else v for v in history["values"]], dtype=float)
+        ax.plot(history["steps"], values, styles[i % len(styles)], lw=1.6, label=f"{_label(run)} ({run['steps_run']} steps)")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"training-set loss ({report['config']['loss']})")
+    ax.set_title(f"{report['task']}: loss curves of every library (they overlap when in parity)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def step_times(report: dict, path: str) -> str:
+    runs = [r for r in _ok_runs(report) if (r.get("timing") or {}).get("step_us_median")]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(runs) + 1.5))
+    labels = [_label(r) for r in runs]
+    median = np.array([r["timing"]["step_us_median"] for r in runs])
+    low = median - np.array([r["timing"]["step_us_min"] for r in runs])
+    high = np.array([r["timing"]["step_us_max"] for r in runs]) - median
+    colours = ["tab:blue" if r["device"] == "cpu" else "tab:green" for r in runs]
+    ax.barh(labels, median, xerr=[low, high], color=colours, capsize=3)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("time per training step, µs (median, bars = min..max; log scale)")
+    ax.set_title(f"{report['task']}: time per step by library × mode × device (blue CPU, green GPU)")
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
+
+
+def _grid_predictions(run: dict, problem: Problem, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    from implementations import numpy_backend
+
+    weights = [np.array(w, dtype=np.float64) for w in run["weights"]]
+    grid = np.column_stack([xs.ravel(), ys.ravel()])
+    return numpy_backend.predict(weights, problem.spec, grid)[:, 0].reshape(xs.shape)
+
+
+def decision_regions(report: dict, problem: Problem, dataset: Dataset, path: str) -> str:
+    runs = [r for r in _ok_runs(report) if r["steps_run"] == report["config"]["steps"]]
+    views = [("zoomed out", (-4.0, 5.0)), ("zoomed in", (-0.5, 1.5))]
+    fig, axes = plt.subplots(len(views), len(runs), figsize=(2.9 * len(runs) + 1.5, 6.4), squeeze=False,
+                             layout="constrained")
+    ones = dataset.t[:, 0] > 0.5
+    for col, run in enumerate(runs):
+        for row, (name, (lo, hi)) in enumerate(views):
+            ax = axes[row][col]
+            xs, ys = np.meshgrid(np.linspace(lo, hi, 200), np.linspace(lo, hi, 200))
+            image = ax.contourf(xs, ys, _grid_predictions(run, problem, xs, ys), levels=np.linspace(-1, 1, 21), cmap="RdBu_r")
+            ax.contour(xs, ys, _grid_predictions(run, problem, xs, ys), levels=[0.5], colors="k", linewidths=1)
+            ax.scatter(*dataset.x[ones].T, marker="o", s=40, color="gold", edgecolors="k", label="target 1")
+            ax.scatter(*dataset.x[~ones].T, marker="s", s=40, color="white", edgecolors="k", label="target 0")
+            ax.set_title(f"{_label(run)}\n{name}", fontsize=8)
+            ax.set_xlabel("x1", fontsize=8)
+            if col == 0:
+                ax.set_ylabel("x2", fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="network output (black line: 0.5)")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"XOR decision regions, arch {','.join(map(str, report['config']['arch']))}, from each library's final weights")
+    return _save(fig, path)
+
+
+def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str) -> str:
+    runs = _ok_runs(report)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = ["-", "--", ":", "-."]
+    if report["task"] == "sine":
+        x = dataset.x_eval[:, 0]
+        ax.plot(dataset.x[:, 0], dataset.t[:, 0], "o", ms=3, color="0.6", label="data: sin(x)")
+        for i, run in enumerate(runs):
+            ax.plot(x, np.array(run["predictions"])[:, 0], styles[i % 4], lw=1.5, label=f"{_label(run)} ({run['steps_run']} steps)")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title("sine: the fitted function of every library against the data")
+    else:
+        truth = dataset.t[:, 0]
+        lo, hi = truth.min(), truth.max()
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=1, label="perfect fit")
+        for i, run in enumerate(runs):
+            ax.plot(truth, np.array(run["predictions"])[:, 0], "os^vxd+*"[i % 8], ms=4, alpha=0.6,
+                    label=f"{_label(run)} ({run['steps_run']} steps)")
+        ax.set_xlabel(f"target {dataset.target_name}")
+        ax.set_ylabel("prediction")
+        ax.set_title(f"linear: predictions against targets ({dataset.source} data)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def write_plots(report: dict, problem: Problem, dataset: Dataset, folder: str) -> list[str]:
+    task = report["task"]
+    written = [loss_curves(report, os.path.join(folder, f"{task}_loss_curves.png"))]
+    if any((r.get("timing") or {}).get("step_us_median") for r in _ok_runs(report)):
+        written.append(step_times(report, os.path.join(folder, f"{task}_step_time.png")))
+    if task == "xor":
+        written.append(decision_regions(report, problem, dataset, os.path.join(folder, "xor_decision_regions.png")))
+    if task in ("linear", "sine"):
+        written.append(fitted_function(report, problem, dataset, os.path.join(folder, f"{task}_fit.png")))
+    return written

@@ -1,0 +1,67 @@
+"""Which libraries exist and how to load them: lazily, one at a time, never breaking the others.
+
+Libraries load in the order of `FRAMEWORKS`: PyTorch before TensorFlow and Keras, since
+importing TensorFlow first has crashed processes that later import PyTorch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+
+FRAMEWORKS = ("numpy", "torch", "tensorflow", "keras", "jax")
+
+# The package each implementation needs, and the command that installs it.
+REQUIRES = {"numpy": "numpy", "torch": "torch", "tensorflow": "tensorflow", "keras": "keras", "jax": "jax"}
+INSTALL = {
+    "numpy": "pip install numpy",
+    "torch": "pip install torch==2.13.0",
+    "tensorflow": "pip install tensorflow==2.21.0",
+    "keras": "pip install keras tensorflow==2.21.0",
+    "jax": "pip install jax",
+}
+
+
+class MissingLibraryError(Exception):
+    """The library behind an implementation is not installed; the message says how to install it."""
+
+
+def installed(name: str) -> bool:
+    return importlib.util.find_spec(REQUIRES[name]) is not None
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what C++ libraries print straight to file descriptor 2 while they load
+    (TensorFlow's start-up log ignores Python's and its own log settings)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def load(name: str) -> ModuleType:
+    """Import `implementations/<name>_backend.py`; MissingLibraryError if its library is absent."""
+    if name not in FRAMEWORKS:
+        raise KeyError(name)
+    if not installed(name):
+        raise MissingLibraryError(f"{REQUIRES[name]} is not installed; install it with: {INSTALL[name]}")
+    if name in ("tensorflow", "keras") and installed("torch"):
+        importlib.import_module("torch")  # PyTorch first, always
+    with quiet_native_stderr():
+        return importlib.import_module(f"implementations.{name}_backend")
+
+
+def ordered(names: list[str]) -> list[str]:
+    return [name for name in FRAMEWORKS if name in names]

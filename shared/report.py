@@ -1,0 +1,135 @@
+"""What people see: the terminal table, the one-line verdict, the Markdown report, and files
+written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+
+COLUMNS = ("library", "mode", "device", "status", "steps", "max Δ vs NumPy", "final loss", "first call",
+           "µs/step", "× NumPy", "note")
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+def table_rows(report: dict) -> list[tuple[str, ...]]:
+    """One row per run; skipped runs of one library and device with the same reason share a row."""
+    rows: list[tuple[str, ...]] = []
+    merged: dict[tuple, int] = {}
+    for r in report["runs"]:
+        if r["status"] == "skipped":
+            key = (r["framework"], r["device"], r["reason"])
+            if key in merged:
+                old = rows[merged[key]]
+                rows[merged[key]] = (old[0], f"{old[1]},{r['mode']}", *old[2:])
+                continue
+            merged[key] = len(rows)
+        t = r.get("timing") or {}
+        diff = (r.get("diff") or {}).get("scaled")
+        library = r["framework"] + (f" ({r['keras_backend']})" if r.get("keras_backend") else "")
+        note = r.get("reason") or r.get("note") or ("reference" if r is report["runs"][0] else "")
+        if r["status"] == "ok" and r.get("parity_ok") is False:
+            note = f"outside tolerance {report['parity']['tolerance']:g}"
+        if r.get("repeatable") is False:
+            note = (note + "; " if note else "") + "repeats differ from first call"
+        rows.append((library, r["mode"], r["device"], r["status"], str(r["steps_run"] or "–"),
+                     "ref" if r is report["runs"][0] else _num(diff, ".1e"), _num(r["final_loss"], ".6g"),
+                     _num(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
+                     _num(t.get("step_us_median"), ".1f"), _num(r.get("speed_vs_numpy"), ".2f"), note))
+    return rows
+
+
+def verdict(report: dict) -> str:
+    runs = report["runs"]
+    ok = [r for r in runs if r["status"] == "ok" and "diff" in r]
+    skipped = sum(r["status"] == "skipped" for r in runs)
+    failed = [r for r in runs if r["status"] == "failed"]
+    parity = report["parity"]
+    tail = (f"; {skipped} skipped" if skipped else "") + (f"; {len(failed)} failed" if failed else "")
+    worst = "n/a" if parity["worst"] is None else f"{parity['worst']:.1e}"
+    if not parity["ok"]:
+        bad = [f"{r['framework']} {r['mode']} {r['device']}" for r in ok if r.get("parity_ok") is False]
+        return f"PARITY BROKEN: {', '.join(bad)} outside {parity['tolerance']:g} of NumPy (worst {worst}){tail}."
+    if failed:
+        return f"FAILED: {', '.join(r['framework'] + ' ' + r['mode'] + ' ' + r['device'] for r in failed)}; " \
+               f"the {len(ok)} other runs agree with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
+    if not ok:
+        return f"OK: the NumPy reference ran; nothing else to compare{tail}."
+    return f"OK: all {len(ok)} runs agree with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
+
+
+def print_table(report: dict, console) -> None:
+    from rich.table import Table
+
+    cfg = report["config"]
+    title = (f"{report['task']}  arch {','.join(map(str, cfg['arch']))}  {cfg['dtype']}  lr {cfg['lr']:g}  "
+             f"{cfg['steps']} steps  batch {cfg['batch_size']}  seed {cfg['seed']}")
+    table = Table(title=title, title_justify="left", expand=False)
+    numeric = ("steps", "max Δ vs NumPy", "final loss", "first call", "µs/step", "× NumPy")
+    for name in COLUMNS:
+        table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+    from rich.markup import escape
+
+    for row in table_rows(report):
+        style = {"failed": "red", "skipped": "dim"}.get(row[3])
+        table.add_row(*(escape(cell) for cell in row), style=style)
+    console.print(table)
+    gt = report.get("ground_truth")
+    if gt:
+        ref = report["runs"][0]["final_loss"]
+        ratio = "" if ref is None else f"; NumPy's final loss is {ref / gt['optimal_loss']:.4f} × that"
+        console.print(f"Optimal loss ({gt['method']}): {gt['optimal_loss']:.6g}{ratio}")
+    console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history.")
+    console.print(verdict(report), style="bold green" if report["ok"] else "bold red", highlight=False, markup=False)
+
+
+def markdown(report: dict) -> str:
+    cfg, env = report["config"], report["environment"]
+    lines = [f"# nn-rosetta: {report['task']}", "",
+             f"`{cfg.get('command', 'python compare.py')}`", "",
+             f"arch {','.join(map(str, cfg['arch']))}, {cfg['dtype']}, lr {cfg['lr']:g}, {cfg['steps']} steps, "
+             f"batch {cfg['batch_size']}, seed {cfg['seed']}, {cfg['repeat']} timed repeats", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(report)]
+    lines += ["", f"**{verdict(report)}**", "",
+              "max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history; "
+              f"tolerance {report['parity']['tolerance']:g}: {report['parity']['tolerance_reason']}", "",
+              "## Environment", "",
+              f"- Python {env.get('python')} on {env.get('platform')}",
+              f"- CPU: {env.get('cpu')} ({env.get('cpu_count')} logical cores); GPU: {env.get('gpu') or 'none'}",
+              f"- Versions: {', '.join(f'{k} {v}' for k, v in sorted(env.get('versions', {}).items()))}",
+              f"- Threads: {', '.join(f'{k}={v}' for k, v in sorted(env.get('threads', {}).items())) or 'library defaults'}", ""]
+    return "\n".join(lines)
+
+
+def _clean(value):
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(_clean(report), indent=1, allow_nan=False)
+
+
+def write_atomically(path: str, data: str | bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: the file is whole or absent."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
