@@ -1,0 +1,57 @@
+"""Shared test setup: libraries loaded once, in the registry's order (PyTorch before
+TensorFlow), and small problems built from the shared contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared import registry
+from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
+from shared.tolerances import scaled_diff
+
+LOADED = {}
+MISSING = {}
+for _name in registry.FRAMEWORKS:
+    try:
+        LOADED[_name] = registry.load(_name)
+    except registry.MissingLibraryError as exc:
+        MISSING[_name] = str(exc)
+
+LIBRARIES = [n for n in registry.FRAMEWORKS if n != "numpy"]
+
+
+def library_mode_params(modes=("eager", "compiled")):
+    """(library, mode) for every library and mode; a missing library is skipped with its install command."""
+    params = []
+    for name in LIBRARIES:
+        for mode in modes:
+            marks = [pytest.mark.skip(reason=MISSING[name])] if name in MISSING else []
+            params.append(pytest.param(name, mode, id=f"{name}-{mode}", marks=marks))
+    return params
+
+
+def problem_for(task: str, dtype: str = "float64", steps: int | None = None, record_every: int | None = None, **kw):
+    t = TASKS[task]
+    data = load_dataset(t)
+    return build_problem(t, data, kw.pop("sizes", None) or default_sizes(t, data), dtype=dtype, steps=steps,
+                         record_every=record_every, **kw)
+
+
+def reference(problem):
+    return LOADED["numpy"].prepare(problem, "eager", "cpu")()
+
+
+def assert_matches(out, ref, dtype: str, tol: float) -> float:
+    """Dtype first, then predictions, every weight matrix and the loss history; returns the worst."""
+    assert out.dtype == dtype, f"computed in {out.dtype}, asked for {dtype}"
+    assert len(out.weights) == len(ref.weights)
+    for w, r in zip(out.weights, ref.weights):
+        assert w.shape == r.shape
+    diffs = {"predictions": scaled_diff(out.predictions, ref.predictions),
+             "weights": max(scaled_diff(w, r) for w, r in zip(out.weights, ref.weights)),
+             "loss_history": scaled_diff(out.loss_history, ref.loss_history)}
+    assert np.isfinite(ref.loss_history).all()
+    for what, d in diffs.items():
+        assert d <= tol, f"{what} differ from NumPy by {d:.3g} > {tol:g}"
+    return max(diffs.values())
