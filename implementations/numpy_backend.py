@@ -141,8 +141,9 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
 
     def run() -> TrainOutput:
         set_weights(weights, problem.weights)
-        history = train(weights, problem, mode)
-        predictions = predict(weights, problem.spec, problem.x_eval)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported from the loss history
+            history = train(weights, problem, mode)
+            predictions = predict(weights, problem.spec, problem.x_eval)
         return TrainOutput(weights_of(weights), predictions, history, str(predictions.dtype))
 
     return run

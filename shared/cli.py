@@ -230,8 +230,10 @@ def _main(argv: list[str]) -> int:
         report = harness.report
         if report["runs"]:
             harness._verdict()
-            Console(stderr=True).print("Interrupted; runs that finished:")
-            print_table(report, Console(stderr=True))
+            err = Console(stderr=True)
+            err = err if err.is_terminal else Console(stderr=True, width=160)
+            err.print("Interrupted; runs that finished:")
+            print_table(report, err)
         print("compare.py: interrupted; no report files written", file=sys.stderr)
         return 130
     return write_outputs(report, args, console, problem, dataset)

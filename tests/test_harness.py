@@ -1,0 +1,187 @@
+"""compare.py end to end, in-process: the JSON shape for every task, failures kept local,
+nothing half-written, interrupts, determinism and the figures."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import LOADED, MISSING, library_mode_params, problem_for
+
+from shared import cli, registry
+from shared.interface import TrainOutput
+from shared.tasks import TASKS
+
+RUN_KEYS = {"framework", "mode", "device", "status", "reason", "steps_run", "predictions", "final_loss", "max_abs_diff", "timing"}
+TIMING_KEYS = {"first_call_s", "step_us_median", "step_us_min", "step_us_max", "steps_timed", "repeats"}
+
+
+def run_compare(tmp_path, *args: str) -> tuple[int, dict | None]:
+    path = tmp_path / "report.json"
+    code = cli.main([*args, "--json", str(path)])
+    return code, (json.loads(path.read_text()) if path.exists() else None)
+
+
+def check_shape(report: dict, n_eval: int, n_out: int) -> None:
+    assert {"task", "config", "environment", "reference", "runs", "parity"} <= set(report)
+    assert {"arch", "lr", "steps", "batch_size", "seed", "dtype"} <= set(report["config"])
+    env = report["environment"]
+    assert {"python", "platform", "cpu", "threads", "versions", "gpu"} <= set(env)
+    assert env["versions"]["numpy"] == np.__version__
+    assert report["reference"] == "numpy"
+    assert set(report["parity"]) >= {"ok", "worst", "tolerance"} and isinstance(report["parity"]["ok"], bool)
+    first = report["runs"][0]
+    assert (first["framework"], first["device"], first["max_abs_diff"]) == ("numpy", "cpu", None)
+    for run in report["runs"]:
+        assert set(run) >= RUN_KEYS, RUN_KEYS - set(run)
+        assert run["status"] in ("ok", "skipped", "failed")
+        if run["status"] != "ok":
+            assert isinstance(run["reason"], str) and run["reason"]
+            continue
+        assert np.array(run["predictions"]).shape == (n_eval, n_out)
+        assert isinstance(run["final_loss"], float)
+        assert set(run["timing"]) >= TIMING_KEYS and run["timing"]["step_us_min"] <= run["timing"]["step_us_median"]
+        assert run["timing"]["steps_timed"] == run["steps_run"] > 0
+        if run is not first:
+            assert 0 <= run["max_abs_diff"] <= report["parity"]["tolerance"]
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_json_shape_for_every_task(task, tmp_path):
+    code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager", "--device", "cpu")
+    assert code == 0
+    problem = problem_for(task, steps=20)
+    check_shape(report, problem.x_eval.shape[0], problem.spec.n_outputs)
+    assert [r["framework"] for r in report["runs"]] == [n for n in registry.FRAMEWORKS if n not in MISSING]
+    assert report["runs"][0]["timing"]["repeats"] == 2
+
+
+def test_all_modes_and_devices_reported(tmp_path):
+    code, report = run_compare(tmp_path, "--steps", "30", "--repeat", "1", "--dtype", "float32")
+    assert code == 0
+    check_shape(report, 4, 1)
+    seen = {(r["framework"], r["mode"], r["device"]) for r in report["runs"]}
+    for name in LOADED:
+        for mode in LOADED[name].MODES:
+            assert (name, mode, "cpu") in seen and (name, mode, "gpu") in seen
+    for run in report["runs"]:
+        if run["device"] == "gpu" and LOADED[run["framework"]].device_unavailable("gpu"):
+            assert run["status"] == "skipped" and run["reason"]
+
+
+def test_default_step_cap_runs_a_prefix_checked_at_the_same_step(tmp_path):
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--mode", "eager", "--device", "cpu", "--repeat", "1")
+    assert code == 0
+    jax_run = report["runs"][1]
+    assert jax_run["steps_run"] == 200 < report["config"]["steps"] and "first 200" in jax_run["note"]
+    assert jax_run["max_abs_diff"] < 1e-12
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--mode", "eager", "--device", "cpu",
+                               "--repeat", "1", "--steps", "250")
+    assert report["runs"][1]["steps_run"] == 250  # an explicit --steps always runs in full
+
+
+def test_missing_library_with_all_is_skipped_with_install_command(tmp_path, monkeypatch):
+    real = registry.installed
+    monkeypatch.setattr(registry, "installed", lambda name: name != "tensorflow" and real(name))
+    code, report = run_compare(tmp_path, "--frameworks", "all", "--steps", "10", "--repeat", "1", "--mode", "eager",
+                               "--device", "cpu")
+    assert code == 0
+    tf_rows = [r for r in report["runs"] if r["framework"] == "tensorflow"]
+    assert len(tf_rows) == 1 and tf_rows[0]["status"] == "skipped"
+    assert "pip install tensorflow" in tf_rows[0]["reason"]
+    assert any(r["framework"] == "jax" and r["status"] == "ok" for r in report["runs"])
+
+
+def test_one_library_failing_keeps_the_others(tmp_path, monkeypatch):
+    def broken(problem, mode, device):
+        raise RuntimeError("simulated crash\nsecond line")
+
+    monkeypatch.setattr(LOADED["torch"], "prepare", broken)
+    code, report = run_compare(tmp_path, "--steps", "20", "--repeat", "1", "--device", "cpu")
+    assert code == 1
+    torch_rows = [r for r in report["runs"] if r["framework"] == "torch"]
+    assert all(r["status"] == "failed" and r["reason"] == "RuntimeError: simulated crash" for r in torch_rows)
+    others = [r for r in report["runs"] if r["framework"] not in ("torch", "numpy")]
+    assert others and all(r["status"] == "ok" and r["max_abs_diff"] < 1e-9 for r in others)
+
+
+def test_a_library_whose_loss_turns_nan_fails_saying_where(tmp_path, monkeypatch):
+    real = LOADED["jax"].prepare
+
+    def poisoned(problem, mode, device):
+        run = real(problem, mode, device)
+
+        def wrapped() -> TrainOutput:
+            out = run()
+            out.loss_history = np.array(out.loss_history)
+            out.loss_history[3:] = np.nan
+            return out
+        return wrapped
+
+    monkeypatch.setattr(LOADED["jax"], "prepare", poisoned)
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--steps", "100", "--record-every", "10",
+                               "--repeat", "1", "--device", "cpu", "--mode", "compiled")
+    assert code == 1
+    assert report["runs"][1]["status"] == "failed"
+    assert report["runs"][1]["reason"] == "loss became nan between steps 20 and 30"
+
+
+def test_real_divergence_is_a_failure_not_a_crash(tmp_path):
+    code, report = run_compare(tmp_path, "--task", "linear", "--lr", "50", "--steps", "200", "--frameworks", "numpy,torch",
+                               "--mode", "eager", "--device", "cpu", "--repeat", "1")
+    assert code == 1
+    assert all(r["status"] == "failed" and "loss became" in r["reason"] for r in report["runs"] if r["device"] == "cpu")
+
+
+def test_interrupt_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    def interrupted(problem, mode, device):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LOADED["jax"], "prepare", interrupted)
+    md = tmp_path / "r.md"
+    code = cli.main(["--frameworks", "numpy,jax", "--steps", "10", "--device", "cpu", "--json", str(tmp_path / "r.json"),
+                     "--markdown", str(md), "--plots", str(tmp_path / "plots")])
+    assert code == 130
+    assert os.listdir(tmp_path) == [] or os.listdir(tmp_path) == ["plots"] and os.listdir(tmp_path / "plots") == []
+    err = capsys.readouterr().err
+    assert "numpy" in err and "interrupted" in err  # what finished is still printed
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    from shared import report as report_module
+
+    target = tmp_path / "out.json"
+    monkeypatch.setattr(report_module.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        report_module.write_atomically(str(target), "x" * 1000)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("library,mode", library_mode_params())
+def test_two_identical_runs_are_bit_identical(library, mode):
+    """Determinism on the CPU: fresh preparation, same inputs, the very same bits."""
+    problem = problem_for("sine", "float32", steps=60, record_every=20)
+    first = LOADED[library].prepare(problem, mode, "cpu")()
+    second = LOADED[library].prepare(problem, mode, "cpu")()
+    assert np.array_equal(first.predictions, second.predictions)
+    assert all(np.array_equal(a, b) for a, b in zip(first.weights, second.weights))
+    assert np.array_equal(first.loss_history, second.loss_history)
+
+
+def test_markdown_and_every_figure(tmp_path):
+    from matplotlib.image import imread
+
+    for task in ("xor", "linear", "sine"):
+        args = ["--task", task, "--frameworks", "numpy,jax", "--steps", "300", "--repeat", "1", "--device", "cpu",
+                "--plots", str(tmp_path / "plots"), "--markdown", str(tmp_path / f"{task}.md")]
+        assert cli.main(args) == 0
+    names = sorted(os.listdir(tmp_path / "plots"))
+    assert names == ["linear_fit.png", "linear_loss_curves.png", "linear_step_time.png", "sine_fit.png", "sine_loss_curves.png",
+                     "sine_step_time.png", "xor_decision_regions.png", "xor_loss_curves.png", "xor_step_time.png"]
+    for name in names:
+        image = imread(tmp_path / "plots" / name)
+        assert image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 0.05  # a real picture, not blank
+    md = (tmp_path / "xor.md").read_text()
+    assert "| library | mode | device |" in md and "## Environment" in md and "OK:" in md
