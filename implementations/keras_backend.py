@@ -18,9 +18,14 @@ Surprises:
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("KERAS_BACKEND") == "jax":
+    import jax  # Keras fixes its JAX dtypes when imported: x64 must be on before (see configure)
+
+    jax.config.update("jax_enable_x64", True)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -67,9 +72,14 @@ def configure(dtype: str, device: str) -> None:
 
 
 def device_unavailable(device: str) -> str | None:
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if device == "cpu" and torch.cuda.is_available():
+            return "Keras' torch backend puts models on the GPU when there is one, and keras.device() breaks its gradients"
     if device == "cpu":
         return None
-    backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -85,8 +95,12 @@ def device_unavailable(device: str) -> str | None:
     return None if found else f"Keras on its {backend} backend sees no GPU"
 
 
-def _device(device: str) -> str:
-    return "gpu:0" if device == "gpu" else "cpu:0"
+def _device(device: str):
+    """A device scope. On the torch backend, variables made inside `keras.device()` stop
+    receiving gradients (Keras 3.15), so there we keep its default placement."""
+    if keras.backend.backend() == "torch":
+        return contextlib.nullcontext()
+    return keras.device("gpu:0" if device == "gpu" else "cpu:0")
 
 
 def _logits_out(spec: ModelSpec) -> bool:
@@ -98,7 +112,7 @@ def build_model(problem: Problem, device: str) -> keras.Sequential:
     spec = problem.spec
     last = None if _logits_out(spec) else spec.output_activation
     activations = [spec.hidden_activation] * (len(spec.sizes) - 2) + [last]
-    with keras.device(_device(device)):
+    with _device(device):
         model = keras.Sequential([keras.Input(shape=(spec.n_inputs,), dtype=spec.dtype)] +
                                  [keras.layers.Dense(n, activation=ACTIVATIONS[a] if a else None, dtype=spec.dtype)
                                   for n, a in zip(spec.sizes[1:], activations)])
@@ -128,7 +142,7 @@ def loss(spec: ModelSpec) -> keras.losses.Loss | object:
     if spec.loss == "softmax_crossentropy":
         return keras.losses.CategoricalCrossentropy(from_logits=True)
     if spec.loss == "half_sse":
-        return lambda t, y: 0.5 * ops.sum(ops.square(t - y), axis=-1)
+        return lambda t, y: 0.5 * ops.sum(ops.square(ops.subtract(t, y)), axis=-1)
     return keras.losses.MeanSquaredError()
 
 
@@ -142,7 +156,8 @@ class LossHistory(keras.callbacks.Callback):
 
     def __init__(self, spec: ModelSpec, x_all: np.ndarray, t_all: np.ndarray, every: int, steps: int):
         super().__init__()
-        self.loss_fn, self.x_all, self.t_all, self.every, self.steps = loss(spec), x_all, t_all, every, steps
+        self.loss_fn, self.every, self.steps = loss(spec), every, steps
+        self.x_all, self.t_all = ops.convert_to_tensor(x_all), ops.convert_to_tensor(t_all)
         self.values: list = []
 
     def _record(self) -> None:
@@ -175,14 +190,16 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
     spec, schedule = problem.spec, problem.schedule
     model = build_model(problem, device)
     # Compiled: Keras' default (XLA where the backend can), running `record_every` steps per
-    # call into the compiled function instead of returning to Python after every step.
+    # call into the compiled function instead of returning to Python after every step
+    # (the torch backend allows only one step per call).
+    per_call = 1 if mode == "eager" or keras.backend.backend() == "torch" else schedule.record_every
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=loss(spec),
-                  run_eagerly=(mode == "eager"), steps_per_execution=1 if mode == "eager" else schedule.record_every)
+                  run_eagerly=(mode == "eager"), steps_per_execution=per_call)
     history = LossHistory(spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)
 
     def run() -> TrainOutput:
         set_weights(model, problem.weights)
-        with keras.device(_device(device)):
+        with _device(device):
             losses = train(model, problem, mode, history)
             predictions = ops.convert_to_numpy(predict(model, spec, problem.x_eval))  # waits for the device
         return TrainOutput(weights_of(model), predictions, losses, str(predictions.dtype),

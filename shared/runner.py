@@ -179,13 +179,14 @@ class Harness:
             return run_row(name, mode, device, status, reason)
         if mode not in module.MODES:
             return run_row(name, mode, device, "skipped", f"{name} has no {mode} mode")
+        backend = module.versions().get("keras_backend")
         try:
             with registry.quiet_native_stderr():
                 unavailable = module.device_unavailable(device)
         except Exception as exc:
             unavailable = f"cannot query devices: {one_line(exc)}"
         if unavailable:
-            return run_row(name, mode, device, "skipped", unavailable)
+            return run_row(name, mode, device, "skipped", unavailable) | ({"keras_backend": backend} if backend else {})
         problem = self.problem
         cap = STEP_CAPS.get((name, mode))
         if cap and not self.request.steps_explicit and problem.schedule.steps > cap:
@@ -193,6 +194,8 @@ class Harness:
         steps = problem.schedule.steps
         self.progress(f"{name} {mode} {device} ({steps} steps)")
         row = run_row(name, mode, device, "ok")
+        if backend:
+            row["keras_backend"] = backend
         try:
             timed = time_runner(module.prepare(problem, mode, device), steps, self.request.repeat)
         except Exception as exc:

@@ -1,0 +1,57 @@
+"""The project's shape: implementation files that read side by side, and a setup whose
+pins agree and whose commands the README and CI use."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from shared import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+CANONICAL = ["versions", "configure", "device_unavailable", "build_model", "set_weights", "forward", "predict", "loss",
+             "gradients", "train_step", "train", "weights_of", "prepare"]
+# Keras' high-level API computes gradients inside fit; it has no `gradients` of its own.
+ABSENT = {"keras": {"gradients"}}
+
+
+def public_functions(name: str) -> list[str]:
+    tree = ast.parse((ROOT / "implementations" / f"{name}_backend.py").read_text())
+    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+
+
+@pytest.mark.parametrize("name", registry.FRAMEWORKS)
+def test_same_public_functions_in_the_same_order(name):
+    """Helpers private to one library (training_loop, LossHistory...) may sit between them."""
+    found = [f for f in public_functions(name) if f in CANONICAL]
+    expected = [f for f in CANONICAL if f not in ABSENT.get(name, set())]
+    assert found == expected
+
+
+@pytest.mark.parametrize("name", registry.FRAMEWORKS)
+def test_module_constants(name):
+    text = (ROOT / "implementations" / f"{name}_backend.py").read_text()
+    assert f'NAME = "{name}"' in text and "INSTALL = " in text and "MODES = (" in text
+    assert text.index("def configure") < text.index("def build_model")  # precision set in one visible place
+
+
+def test_pins_agree_between_pyproject_and_lock():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[name.lower().replace("_", "-")] = version
+    for dep in deps:
+        name, version = re.split(r"==", dep)
+        assert lock[name.lower()] == version, dep
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "bash test.sh" in readme and "bash run.sh" in readme
+    assert "bash test.sh" in (ROOT / ".ci" / "run").read_text()
