@@ -60,7 +60,9 @@ def load(name: str) -> ModuleType:
     if name in ("tensorflow", "keras") and installed("torch"):
         importlib.import_module("torch")  # PyTorch first, always
     with quiet_native_stderr():
-        return importlib.import_module(f"implementations.{name}_backend")
+        module = importlib.import_module(f"implementations.{name}_backend")
+        module.device_unavailable("gpu")  # device discovery logs natively (e.g. XLA's failed cuInit): do it here
+    return module
 
 
 def ordered(names: list[str]) -> list[str]:

@@ -5,7 +5,7 @@ within the dtype's tolerance. Bounded and derandomised so CI stays fast and repe
 from __future__ import annotations
 
 import numpy as np
-from conftest import LOADED, LIBRARIES, assert_matches, reference
+from conftest import LIBRARIES, LOADED, assert_matches, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
