@@ -1,7 +1,8 @@
 """Keras 3, the high-level API: a `Sequential` of `Dense` layers trained by `compile` + `fit`.
 
-Keras computes the gradients itself, inside `fit` (with a GradientTape on its default
-TensorFlow backend), so this file has no `gradients`: that is the point of the high-level API.
+Keras computes the gradients and takes the steps itself, inside `fit` (with a GradientTape on
+its default TensorFlow backend), so this file has no `gradients` and no `train_step`: that is
+the point of the high-level API.
 `fit` takes exactly the schedule's steps because the data are laid out in the schedule's
 order and read with `shuffle=False`, one batch per step.
 Surprises:
@@ -144,11 +145,6 @@ def loss(spec: ModelSpec) -> keras.losses.Loss | object:
     if spec.loss == "half_sse":
         return lambda t, y: 0.5 * ops.sum(ops.square(ops.subtract(t, y)), axis=-1)
     return keras.losses.MeanSquaredError()
-
-
-def train_step(model: keras.Sequential, x: np.ndarray, t: np.ndarray) -> None:
-    """One step of Keras' own training loop, for use outside `fit`."""
-    model.train_on_batch(x, t)
 
 
 class LossHistory(keras.callbacks.Callback):

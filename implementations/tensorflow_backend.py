@@ -18,6 +18,9 @@ import tensorflow as tf  # noqa: E402
 
 from shared.interface import ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
 
+# Each problem builds its own tf.function on purpose; TensorFlow would warn about "retracing".
+tf.get_logger().setLevel("ERROR")
+
 NAME = "tensorflow"
 INSTALL = "pip install tensorflow==2.21.0"
 MODES = ("eager", "compiled")

@@ -97,8 +97,9 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=positive_int, help="samples per step; 1 = per-sample SGD (default: the task's)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the initial weights and sample order (default 0)")
     p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
-    p.add_argument("--device", choices=[*DEVICES, "all"], default="all",
-                   help="cpu, gpu or all (default; a library that sees no GPU is reported as skipped)")
+    p.add_argument("--device", choices=[*DEVICES, "all", "auto"], default="auto",
+                   help="cpu, gpu, all (a library that sees no GPU is reported as skipped), or auto (default: "
+                        "the CPU, and the GPU too when any installed library sees one)")
     p.add_argument("--mode", choices=[*MODES, "all"], default="all", help="eager, compiled or all (default)")
     p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
     p.add_argument("--record-every", type=positive_int, help="steps between recorded training losses (default: steps/100)")
@@ -199,9 +200,10 @@ def _main(argv: list[str]) -> int:
                             record_every=10_000 if args.book else args.record_every)
     from shared.runner import Harness, Request
 
-    devices = list(DEVICES) if args.device == "all" else [args.device]
+    devices = list(DEVICES) if args.device in ("all", "auto") else [args.device]
     modes = list(MODES) if args.mode == "all" else [args.mode]
-    request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing)
+    request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing,
+                      gpu_if_seen=args.device == "auto")
     config = {"arch": list(problem.spec.sizes), "hidden_activation": problem.spec.hidden_activation,
               "output_activation": problem.spec.output_activation, "loss": problem.spec.loss,
               "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,

@@ -38,6 +38,7 @@ class Request:
     book: bool = False
     debug: bool = False
     skipped_frameworks: dict[str, str] = field(default_factory=dict)  # missing, with reason
+    gpu_if_seen: bool = False  # --device auto: keep "gpu" only if some library sees a GPU
 
 
 def one_line(exc: BaseException) -> str:
@@ -136,6 +137,8 @@ class Harness:
     def run(self) -> dict:
         self.report["environment"] = describe({})
         numpy_module = self._load("numpy")
+        if self.request.gpu_if_seen:
+            self._drop_gpu_unless_seen()
         self._run_reference(numpy_module)
         for name, reason in self.request.skipped_frameworks.items():
             self.report["runs"].append(run_row(name, "all", "all", "skipped", reason))
@@ -150,6 +153,14 @@ class Harness:
             self.report["environment"] = describe(self.modules)
         self._verdict()
         return self.report
+
+    def _drop_gpu_unless_seen(self) -> None:
+        modules = [self._load(n) for n in registry.ordered(self.request.frameworks) if n != "numpy"]
+        with registry.quiet_native_stderr():
+            seen = any(not isinstance(m, str) and m.device_unavailable("gpu") is None for m in modules)
+        if not seen:
+            self.request.devices = [d for d in self.request.devices if d != "gpu"]
+        self.report["config"]["devices"] = list(self.request.devices)
 
     def _run_reference(self, numpy_module) -> None:
         problem = self.problem

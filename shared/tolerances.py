@@ -24,12 +24,12 @@ TOLERANCES = {
         "Every library does the same float64 arithmetic in a different order (BLAS blocking, "
         "XLA fusion, libm's tanh and exp), a few ulps (~1e-16) apart per operation. SGD on "
         "these tasks contracts such differences instead of amplifying them: the worst seen on "
-        "the CPU is ~1e-14 after 10,000 XOR steps. 1e-9 leaves room for GPUs' own libm and "
-        "for longer user schedules, and is still far below anything a prediction shows.")),
+        "the CPU over every task, library and mode is 8.9e-15. 1e-9 leaves room for GPUs' own "
+        "libm and for longer user schedules, and is still far below anything a prediction shows.")),
     "float32": Tolerance(1e-4, (
         "float32 carries ~7 digits (ulp 6e-8 at 1); the same reorderings then differ by "
         "~1e-7 per operation and accumulate over thousands of steps to the worst seen on the "
-        "CPU, ~3e-6 in XOR's weights. 1e-4 keeps a factor of ~30 for GPUs and long runs.")),
+        "CPU, 7.2e-6 after 10,000 XOR steps. 1e-4 keeps a factor of ~14 for GPUs and long runs.")),
 }
 
 

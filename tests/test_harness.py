@@ -59,7 +59,7 @@ def test_json_shape_for_every_task(task, tmp_path):
 
 
 def test_all_modes_and_devices_reported(tmp_path):
-    code, report = run_compare(tmp_path, "--steps", "30", "--repeat", "1", "--dtype", "float32")
+    code, report = run_compare(tmp_path, "--steps", "30", "--repeat", "1", "--dtype", "float32", "--device", "all")
     assert code == 0
     check_shape(report, 4, 1)
     seen = {(r["framework"], r["mode"], r["device"]) for r in report["runs"]}
@@ -69,6 +69,14 @@ def test_all_modes_and_devices_reported(tmp_path):
     for run in report["runs"]:
         if run["device"] == "gpu" and LOADED[run["framework"]].device_unavailable("gpu"):
             assert run["status"] == "skipped" and run["reason"]
+
+
+def test_default_device_adds_the_gpu_only_when_a_library_sees_one(tmp_path):
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--steps", "10", "--repeat", "1", "--mode", "compiled")
+    assert code == 0
+    sees_gpu = LOADED["jax"].device_unavailable("gpu") is None
+    assert report["config"]["devices"] == (["cpu", "gpu"] if sees_gpu else ["cpu"])
+    assert {r["device"] for r in report["runs"]} == set(report["config"]["devices"])
 
 
 def test_default_step_cap_runs_a_prefix_checked_at_the_same_step(tmp_path):

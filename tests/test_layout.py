@@ -15,8 +15,8 @@ from shared import registry
 ROOT = Path(__file__).resolve().parent.parent
 CANONICAL = ["versions", "configure", "device_unavailable", "build_model", "set_weights", "forward", "predict", "loss",
              "gradients", "train_step", "train", "weights_of", "prepare"]
-# Keras' high-level API computes gradients inside fit; it has no `gradients` of its own.
-ABSENT = {"keras": {"gradients"}}
+# Keras' high-level API computes gradients and steps inside fit; it has neither of its own.
+ABSENT = {"keras": {"gradients", "train_step"}}
 
 
 def public_functions(name: str) -> list[str]:

@@ -1,0 +1,352 @@
+"""`compare.py scale`: where each library stops being dominated by per-step overhead, and where a
+GPU starts to pay.
+
+An MLP [8, W, W, 1] (tanh hidden layers, identity output, mean squared error) is trained by
+full-batch gradient descent on B synthetic samples for a fixed number of steps, in every
+library's compiled mode (NumPy: its only mode) on every device present. Two sweeps share the
+model: hidden width W at a fixed batch, and batch B at a fixed width.
+
+Cost model: a step does one forward and one backward pass, 2·B·P multiply-adds forward and
+about twice that backward, so FLOPs per step ≈ 6·B·P with P = Σ fan_in·fan_out ≈ W² for wide
+nets: time grows as O(W²·B) once compute dominates. Below that, a fixed per-step overhead
+(Python dispatch, kernel launches) sets a floor that no size changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+
+import numpy as np
+
+from shared import registry
+from shared.errors import UsageError
+from shared.interface import DEVICES, ModelSpec, Problem, Schedule
+from shared.randomness import draw
+from shared.timing import time_runner
+from shared.tolerances import scaled_diff, tolerance
+
+N_FEATURES = 8
+SWEEPS = {
+    "default": {"widths": [2, 8, 32, 128, 512, 2048, 4096], "width_batch": 64,
+                "batches": [1, 16, 256, 4096, 65536], "batch_width": 64, "steps": 20, "repeat": 2},
+    "quick": {"widths": [2, 16], "width_batch": 8, "batches": [1, 32], "batch_width": 16, "steps": 5, "repeat": 1},
+}
+CELL_BUDGET_S = 60.0  # a cell slower than this stops the library's larger sizes on that device
+OVERHEAD_CHECK_S = 0.05  # runs slower than this per step are compute-bound: whole run / steps is exact enough
+LONG_RUN_S = 0.25  # first guess at the length of the longer schedule
+MAX_STEPS = 100_000
+
+
+def flops_per_step(sizes: tuple[int, ...], batch: int) -> int:
+    return 6 * batch * sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def scale_problem(width: int, batch: int, steps: int, dtype: str, seed: int = 0) -> Problem:
+    sizes = (N_FEATURES, width, width, 1)
+    rng = np.random.RandomState(1234)
+    x = rng.randn(batch, N_FEATURES)
+    t = np.tanh(x @ rng.randn(N_FEATURES, 1) / np.sqrt(N_FEATURES))
+    weights, indices = draw(seed, sizes, batch, steps, batch)
+    # Scale the seed's U(-1, 1) draws by 1/sqrt(fan_in) so wide layers do not saturate tanh.
+    weights = [w / np.sqrt(w.shape[0]) for w in weights]
+    dt = np.dtype(dtype)
+    spec = ModelSpec(sizes, "tanh", "identity", "mse", dtype)
+    return Problem("scale", spec, tuple(w.astype(dt) for w in weights), x.astype(dt), t.astype(dt), x[:4].astype(dt),
+                   Schedule(0.01, indices, steps))
+
+
+def peak_memory(name: str, device: str) -> int | None:
+    """Peak device memory in bytes where the library reports it (GPUs); None elsewhere."""
+    if device != "gpu":
+        return None
+    try:
+        if name == "torch":
+            import torch
+
+            return int(torch.cuda.max_memory_allocated())
+        if name == "jax":
+            import jax
+
+            return int(jax.devices("gpu")[0].memory_stats().get("peak_bytes_in_use"))
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+    except Exception:
+        return None
+    return None
+
+
+def reset_peak_memory(name: str, device: str) -> None:
+    if device == "gpu" and name == "torch":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    if device == "gpu" and name == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def points(sweep: dict) -> list[tuple[str, int, int]]:
+    cells = [("width", w, sweep["width_batch"]) for w in sweep["widths"]]
+    cells += [("batch", sweep["batch_width"], b) for b in sweep["batches"]]
+    return cells
+
+
+def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str, progress=lambda _: None) -> list[dict]:
+    modules, rows = {}, []
+    for name in registry.ordered(frameworks):
+        try:
+            modules[name] = registry.load(name)
+        except Exception as exc:
+            status = "skipped" if isinstance(exc, registry.MissingLibraryError) else "failed"
+            rows.append({"framework": name, "device": "all", "status": status, "reason": str(exc)})
+    references: dict[tuple[int, int], object] = {}
+    for name, module in modules.items():
+        mode = "compiled" if "compiled" in module.MODES else module.MODES[0]
+        for device in devices:
+            unavailable = module.device_unavailable(device)
+            stopped = None
+            for sweep_name, width, batch in points(sweep):
+                row = {"framework": name, "mode": mode, "device": device, "sweep": sweep_name, "width": width, "batch": batch,
+                       "steps": sweep["steps"], "flops_per_step": flops_per_step((N_FEATURES, width, width, 1), batch)}
+                if unavailable or stopped:
+                    rows.append(row | {"status": "skipped", "reason": unavailable or stopped})
+                    continue
+                progress(f"{name} {mode} {device} width {width} batch {batch}")
+                try:
+                    reset_peak_memory(name, device)
+                    start = time.perf_counter()
+                    timed, measured = measure(module, mode, device, width, batch, sweep, dtype)
+                    spent = time.perf_counter() - start
+                except Exception as exc:
+                    from shared.runner import one_line
+
+                    rows.append(row | {"status": "failed", "reason": one_line(exc)})
+                    continue
+                step_s = measured["step_us_median"] / 1e6
+                row |= {"status": "ok", "reason": None, **measured,
+                        "samples_per_s": batch / step_s, "gflops_per_s": row["flops_per_step"] / step_s / 1e9,
+                        "peak_memory_bytes": peak_memory(name, device)}
+                if name == "numpy":
+                    references[(width, batch)] = timed.first
+                ref = references.get((width, batch))
+                if ref is not None and name != "numpy":
+                    diff = max(scaled_diff(timed.first.predictions, ref.predictions),
+                               max(scaled_diff(a, b) for a, b in zip(timed.first.weights, ref.weights)))
+                    row |= {"max_abs_diff": diff, "parity_ok": diff <= tolerance(dtype)}
+                rows.append(row)
+                if spent > CELL_BUDGET_S:
+                    stopped = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
+    return rows
+
+
+def measure(module, mode: str, device: str, width: int, batch: int, sweep: dict, dtype: str):
+    """Steady time per step without the fixed cost of a run (moving data in, the two recorded
+    losses, returning results): where a step is short, time a second, longer schedule and take
+    the difference, per_step = (T_long − T_short) / (S_long − S_short)."""
+    short = sweep["steps"]
+    timed = time_runner(module.prepare(scale_problem(width, batch, short, dtype), mode, device), short, sweep["repeat"])
+    t_short = timed.summary(short)["step_us_median"] * 1e-6 * short
+    result = {"timing": timed.summary(short), "method": "whole run / steps", "steps_timed": short}
+    per_step = t_short / short
+    if per_step < OVERHEAD_CHECK_S:
+        long = short + max(short, int(LONG_RUN_S / per_step))
+        for _ in range(3):  # lengthen until the steps, not the fixed cost, fill most of the run
+            timed_long = time_runner(module.prepare(scale_problem(width, batch, long, dtype), mode, device), long, sweep["repeat"])
+            t_long = timed_long.summary(long)["step_us_median"] * 1e-6 * long
+            if t_long >= 2 * t_short or long >= MAX_STEPS:
+                break
+            long = min(short + 8 * (long - short), MAX_STEPS)
+        if t_long > t_short:
+            per_step = (t_long - t_short) / (long - short)
+            result |= {"method": f"difference of {long}- and {short}-step runs", "steps_timed": long,
+                       "timing_long": timed_long.summary(long), "run_overhead_us": (t_short - short * per_step) * 1e6}
+    result["step_us_median"] = per_step * 1e6
+    return timed, result
+
+
+def crossovers(rows: list[dict]) -> list[dict]:
+    """Per library: the smallest size at which its GPU beats its CPU, and the size at which its
+    time per step reaches twice its smallest-size time (no longer overhead-bound), per sweep."""
+    out = []
+    ok = [r for r in rows if r.get("status") == "ok"]
+    for name in dict.fromkeys(r["framework"] for r in ok):
+        for sweep in ("width", "batch"):
+            axis = "width" if sweep == "width" else "batch"
+            entry = {"framework": name, "sweep": sweep}
+            for device in DEVICES:
+                series = sorted((r[axis], r["step_us_median"]) for r in ok
+                                if r["framework"] == name and r["sweep"] == sweep and r["device"] == device)
+                if series:
+                    floor = series[0][1]
+                    entry[f"{device}_floor_us"] = floor
+                    entry[f"{device}_compute_bound_from"] = next((size for size, us in series if us >= 2 * floor), None)
+            cpu = {r[axis]: r["step_us_median"] for r in ok if r["framework"] == name and r["sweep"] == sweep and r["device"] == "cpu"}
+            gpu = {r[axis]: r["step_us_median"] for r in ok if r["framework"] == name and r["sweep"] == sweep and r["device"] == "gpu"}
+            both = sorted(set(cpu) & set(gpu))
+            entry["gpu_beats_cpu_from"] = next((s for s in both if gpu[s] < cpu[s]), None) if both else None
+            entry["gpu_measured"] = bool(both)
+            out.append(entry)
+    return out
+
+
+def growth(rows: list[dict]) -> list[dict]:
+    """Measured exponent of time per step against size over each library's two largest sizes
+    per sweep, next to the exponent the FLOP count predicts there."""
+    out = []
+    ok = [r for r in rows if r.get("status") == "ok"]
+    for key in dict.fromkeys((r["framework"], r["device"], r["sweep"]) for r in ok):
+        axis = "width" if key[2] == "width" else "batch"
+        series = sorted((r[axis], r["step_us_median"], r["flops_per_step"]) for r in ok if (r["framework"], r["device"], r["sweep"]) == key)
+        if len(series) >= 2:
+            (s0, t0, f0), (s1, t1, f1) = series[-2], series[-1]
+            out.append({"framework": key[0], "device": key[1], "sweep": key[2], "from": s0, "to": s1,
+                        "time_exponent": float(np.log(t1 / t0) / np.log(s1 / s0)),
+                        "flop_exponent": float(np.log(f1 / f0) / np.log(s1 / s0))})
+    return out
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# nn-rosetta scaling study ({report['config']['sweep']} sweep)", "", f"`{report['config']['command']}`", "",
+             f"MLP [8, W, W, 1], tanh, MSE, full-batch gradient descent, {report['config']['steps']} steps per run, "
+             f"{report['config']['dtype']}, median of {report['config']['repeat']} timed runs after the first call.", "",
+             "## Time per step", "",
+             "| library | mode | device | sweep | width | batch | µs/step | samples/s | GFLOP/s | peak memory | max Δ vs NumPy | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        if "width" not in r:
+            lines.append(f"| {r['framework']} | – | {r['device']} | – | – | – | – | – | – | – | – | {r['status']}: {r['reason']} |")
+            continue
+        ok = r["status"] == "ok"
+        mem = r.get("peak_memory_bytes")
+        lines.append(f"| {r['framework']} | {r['mode']} | {r['device']} | {r['sweep']} | {r['width']} | {r['batch']} | "
+                     f"{r['step_us_median']:.1f} | {r['samples_per_s']:.3g} | {r['gflops_per_s']:.3g} | "
+                     f"{'–' if mem is None else f'{mem / 2**20:.1f} MiB'} | "
+                     f"{'ref' if r['framework'] == 'numpy' else format(r.get('max_abs_diff', float('nan')), '.1e')} | ok |"
+                     if ok else f"| {r['framework']} | {r['mode']} | {r['device']} | {r['sweep']} | {r['width']} | {r['batch']} | "
+                     f"– | – | – | – | – | {r['status']}: {r['reason']} |")
+    lines += ["", "## Crossovers", "",
+              "| library | sweep | CPU floor µs | CPU compute-bound from | GPU floor µs | GPU compute-bound from | GPU beats CPU from |",
+              "|---|---|---|---|---|---|---|"]
+    def fmt(c: dict, key: str) -> str:
+        value = c.get(key)
+        return "–" if value is None else format(value, ".1f") if isinstance(value, float) else str(value)
+
+    for c in report["crossovers"]:
+        gpu = fmt(c, "gpu_beats_cpu_from") if c["gpu_measured"] else "not measured (no GPU)"
+        lines.append(f"| {c['framework']} | {c['sweep']} | {fmt(c, 'cpu_floor_us')} | {fmt(c, 'cpu_compute_bound_from')} | "
+                     f"{fmt(c, 'gpu_floor_us')} | {fmt(c, 'gpu_compute_bound_from')} | {gpu} |")
+    lines += ["", "'compute-bound from' = the smallest size whose time per step is at least twice the smallest size's: "
+              "below it the fixed per-step overhead dominates.", "", "## Growth at the largest sizes", "",
+              "| library | device | sweep | sizes | measured exponent | FLOP exponent |", "|---|---|---|---|---|---|"]
+    for g in report["growth"]:
+        lines.append(f"| {g['framework']} | {g['device']} | {g['sweep']} | {g['from']}→{g['to']} | "
+                     f"{g['time_exponent']:.2f} | {g['flop_exponent']:.2f} |")
+    env = report["environment"]
+    lines += ["", "## Environment", "", f"- Python {env['python']} on {env['platform']}",
+              f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores); GPU: {env['gpu'] or 'none'}",
+              f"- Versions: {', '.join(f'{k} {v}' for k, v in sorted(env['versions'].items()))}", ""]
+    return "\n".join(lines)
+
+
+def figure(report: dict, path: str) -> str:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from shared.report import write_atomically
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
+    ok = [r for r in report["rows"] if r.get("status") == "ok"]
+    for ax, sweep, axis, fixed in ((axes[0], "width", "width", "batch"), (axes[1], "batch", "batch", "width")):
+        for key in dict.fromkeys((r["framework"], r["mode"], r["device"]) for r in ok):
+            series = sorted((r[axis], r["step_us_median"]) for r in ok
+                            if (r["framework"], r["mode"], r["device"]) == key and r["sweep"] == sweep)
+            if series:
+                xs, ys = zip(*series)
+                ax.plot(xs, ys, "o-" if key[2] == "cpu" else "s--", label=f"{key[0]} {key[1]} {key[2]}")
+        sample = next((r for r in ok if r["sweep"] == sweep), None)
+        if sample:
+            ref = sorted({r[axis]: r["flops_per_step"] for r in ok if r["sweep"] == sweep}.items())
+            xs, flops = zip(*ref)
+            top = max(r["step_us_median"] for r in ok if r["sweep"] == sweep)
+            ax.plot(xs, np.array(flops) / flops[-1] * top, ":", color="0.4", label="∝ FLOPs per step (6·B·P)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"hidden width W (batch {sample[fixed] if sample else '?'})" if sweep == "width"
+                      else f"batch size B (width {sample[fixed] if sample else '?'})")
+        ax.set_ylabel("time per training step, µs (median)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Time per step against size, MLP [8, W, W, 1], {report['config']['dtype']} — {report['environment']['cpu']}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomically(path, buffer.getvalue())
+    return path
+
+
+def main(argv: list[str]) -> int:
+    from shared.cli import Parser, check_output_path, choice_list
+
+    p = Parser(prog="compare.py scale", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a tiny sweep (for tests)")
+    p.add_argument("--frameworks", type=choice_list(registry.FRAMEWORKS, "library"), default=list(registry.FRAMEWORKS))
+    p.add_argument("--device", choices=[*DEVICES, "all"], default="all")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--markdown", metavar="PATH")
+    p.add_argument("--plots", metavar="DIR")
+    try:
+        args = p.parse_args(argv)
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+            check_output_path(flag, path)
+        check_output_path("--plots", args.plots, folder=True)
+    except UsageError as exc:
+        print(f"compare.py scale: error: {exc}", file=sys.stderr)
+        return 2
+    from rich.console import Console
+
+    from shared.environment import describe
+    from shared.report import to_json, write_atomically
+
+    sweep = SWEEPS["quick" if args.quick else "default"]
+    devices = list(DEVICES) if args.device == "all" else [args.device]
+    frameworks = args.frameworks
+    console = Console(stderr=args.json == "-", quiet=args.json == "-")
+    try:
+        if console.is_terminal:
+            with console.status("starting…") as status:
+                rows = run_sweep(sweep, frameworks, devices, args.dtype, lambda text: status.update(f"running {text}"))
+        else:
+            rows = run_sweep(sweep, frameworks, devices, args.dtype)
+    except KeyboardInterrupt:
+        print("compare.py scale: interrupted; no report files written", file=sys.stderr)
+        return 130
+    with registry.quiet_native_stderr():
+        environment = describe({n: registry.load(n) for n in frameworks if registry.installed(n)})
+    report = {"config": {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
+                         "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
+                         "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep},
+              "environment": environment, "rows": rows, "crossovers": crossovers(rows), "growth": growth(rows)}
+    if args.plots:
+        os.makedirs(args.plots, exist_ok=True)
+        report["plots"] = [figure(report, os.path.join(args.plots, "scale_step_time.png"))]
+    if args.json == "-":
+        sys.stdout.write(to_json(report) + "\n")
+    elif args.json:
+        write_atomically(args.json, to_json(report) + "\n")
+    if args.markdown:
+        write_atomically(args.markdown, markdown(report))
+    if args.json != "-":
+        print(markdown(report))
+    failed = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False]
+    return 1 if failed else 0
