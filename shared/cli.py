@@ -242,7 +242,7 @@ def _main(argv: list[str]) -> int:
 
 
 def write_outputs(report: dict, args, console, problem, dataset) -> int:
-    from shared.report import markdown, print_table, to_json, write_atomically
+    from shared.report import markdown, print_table, write_reports
 
     if args.plots:
         from shared.plots import write_plots
@@ -250,12 +250,7 @@ def write_outputs(report: dict, args, console, problem, dataset) -> int:
         os.makedirs(args.plots, exist_ok=True)
         written = write_plots(report, problem, dataset, args.plots)
         report["plots"] = written
-    if args.json == "-":
-        sys.stdout.write(to_json(report) + "\n")
-    elif args.json:
-        write_atomically(args.json, to_json(report) + "\n")
-    if args.markdown:
-        write_atomically(args.markdown, markdown(report))
+    write_reports(report, args.json, args.markdown, markdown)
     print_table(report, console)
     if args.plots:
         console.print(f"Figures: {', '.join(report['plots'])}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 
 COLUMNS = ("library", "mode", "device", "status", "steps", "max Δ vs NumPy", "final loss", "first call",
@@ -119,6 +120,16 @@ def _clean(value):
 
 def to_json(report: dict) -> str:
     return json.dumps(_clean(report), indent=1, allow_nan=False)
+
+
+def write_reports(report: dict, json_path: str | None, markdown_path: str | None, to_markdown) -> None:
+    """JSON to a file or, for "-", alone on stdout; Markdown to a file; each whole or not at all."""
+    if json_path == "-":
+        sys.stdout.write(to_json(report) + "\n")
+    elif json_path:
+        write_atomically(json_path, to_json(report) + "\n")
+    if markdown_path:
+        write_atomically(markdown_path, to_markdown(report))
 
 
 def write_atomically(path: str, data: str | bytes) -> None:

@@ -316,7 +316,7 @@ def main(argv: list[str]) -> int:
     from rich.console import Console
 
     from shared.environment import describe
-    from shared.report import to_json, write_atomically
+    from shared.report import write_reports
 
     sweep = SWEEPS["quick" if args.quick else "default"]
     devices = list(DEVICES) if args.device == "all" else [args.device]
@@ -340,12 +340,7 @@ def main(argv: list[str]) -> int:
     if args.plots:
         os.makedirs(args.plots, exist_ok=True)
         report["plots"] = [figure(report, os.path.join(args.plots, "scale_step_time.png"))]
-    if args.json == "-":
-        sys.stdout.write(to_json(report) + "\n")
-    elif args.json:
-        write_atomically(args.json, to_json(report) + "\n")
-    if args.markdown:
-        write_atomically(args.markdown, markdown(report))
+    write_reports(report, args.json, args.markdown, markdown)
     if args.json != "-":
         print(markdown(report))
     failed = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False]

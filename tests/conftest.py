@@ -31,6 +31,15 @@ def library_mode_params(modes=("eager", "compiled")):
     return params
 
 
+def random_targets(rng: np.random.RandomState, loss: str, n: int, n_out: int) -> np.ndarray:
+    """Targets that suit a loss: one-hot classes, 0/1 labels, or real values."""
+    if loss == "softmax_crossentropy":
+        return np.eye(n_out)[rng.randint(n_out, size=n)]
+    if loss == "binary_crossentropy":
+        return rng.randint(2, size=(n, 1)).astype(float)
+    return rng.randn(n, n_out)
+
+
 def problem_for(task: str, dtype: str = "float64", steps: int | None = None, record_every: int | None = None, **kw):
     t = TASKS[task]
     data = load_dataset(t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_targets
 
 from implementations import numpy_backend
 from implementations.book import XOR_INPUTS, XOR_LABELS, NeuralNetwork
@@ -44,12 +45,7 @@ def random_case(seed: int):
     spec = ModelSpec(sizes, hidden, output, loss, "float64")
     batch = int(rng.randint(1, 6))
     x = rng.randn(batch, sizes[0])
-    if loss == "softmax_crossentropy":
-        t = np.eye(n_out)[rng.randint(n_out, size=batch)]
-    elif loss == "binary_crossentropy":
-        t = rng.randint(2, size=(batch, 1)).astype(float)
-    else:
-        t = rng.randn(batch, n_out)
+    t = random_targets(rng, loss, batch, n_out)
     weights = [2 * rng.rand(a + 1, b) - 1 for a, b in zip(sizes, sizes[1:])]
     return spec, weights, x, t
 

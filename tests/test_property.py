@@ -5,7 +5,7 @@ within the dtype's tolerance. Bounded and derandomised so CI stays fast and repe
 from __future__ import annotations
 
 import numpy as np
-from conftest import LIBRARIES, LOADED, assert_matches, reference
+from conftest import LIBRARIES, LOADED, assert_matches, random_targets, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,12 +28,7 @@ def problems(draw_from) -> Problem:
     n = draw_from(st.integers(3, 10))
     rng = np.random.RandomState(draw_from(st.integers(0, 2**16)))
     x = rng.randn(n, sizes[0])
-    if loss == "softmax_crossentropy":
-        t = np.eye(n_out)[rng.randint(n_out, size=n)]
-    elif loss == "binary_crossentropy":
-        t = rng.randint(2, size=(n, 1)).astype(float)
-    else:
-        t = rng.randn(n, n_out)
+    t = random_targets(rng, loss, n, n_out)
     steps, batch = draw_from(st.integers(5, 25)), draw_from(st.integers(1, n))
     weights, indices = draw(draw_from(st.integers(0, 1000)), sizes, n, steps, batch)
     lr = draw_from(st.sampled_from([0.01, 0.05, 0.2]))
