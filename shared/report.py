@@ -60,7 +60,8 @@ def verdict(report: dict) -> str:
                f"the {len(ok)} other runs agree with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
     if not ok:
         return f"OK: the NumPy reference ran; nothing else to compare{tail}."
-    return f"OK: all {len(ok)} runs agree with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
+    runs_agree = "the 1 run agrees" if len(ok) == 1 else f"all {len(ok)} runs agree"
+    return f"OK: {runs_agree} with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
 
 
 def print_table(report: dict, console) -> None:
@@ -84,7 +85,8 @@ def print_table(report: dict, console) -> None:
         ref = report["runs"][0]["final_loss"]
         ratio = "" if ref is None else f"; NumPy's final loss is {ref / gt['optimal_loss']:.4f} × that"
         console.print(f"Optimal loss ({gt['method']}): {gt['optimal_loss']:.6g}{ratio}")
-    console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history.")
+    console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history.",
+                  highlight=False)
     console.print(verdict(report), style="bold green" if report["ok"] else "bold red", highlight=False, markup=False)
 
 
