@@ -145,7 +145,7 @@ def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
     return [n for n in wanted if n not in missing], missing
 
 
-def check_book(args, parser: Parser) -> None:
+def check_book(args) -> None:
     if not args.book:
         return
     if args.task != "xor":
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_book(args, parser)
+    check_book(args)
     check_output_path("--json", args.json)
     check_output_path("--markdown", args.markdown)
     check_output_path("--plots", args.plots, folder=True)
