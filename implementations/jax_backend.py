@@ -128,9 +128,10 @@ def _scan_chunk(params, rows_block, x_all, t_all, lr, spec):
 @jax.jit(static_argnames=("spec", "every", "n_full", "rest"))
 def _train_compiled(params, x_all, t_all, indices, lr, *, spec, every, n_full, rest):
     history = [loss(params, spec, x_all, t_all)[None]]
-    blocks = indices[:n_full * every].reshape(n_full, every, -1)
-    params, losses = lax.scan(lambda p, block: _scan_chunk(p, block, x_all, t_all, lr, spec), params, blocks)
-    history.append(losses)
+    if n_full:  # none when --record-every exceeds the steps: only the `rest` chunk runs
+        blocks = indices[:n_full * every].reshape(n_full, every, -1)
+        params, losses = lax.scan(lambda p, block: _scan_chunk(p, block, x_all, t_all, lr, spec), params, blocks)
+        history.append(losses)
     if rest:
         params, last = _scan_chunk(params, indices[n_full * every:], x_all, t_all, lr, spec)
         history.append(last[None])

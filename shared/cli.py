@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from shared import registry
+from shared.csvdata import delimiter_from_flag
 from shared.errors import UsageError
 from shared.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
 from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
@@ -56,6 +57,15 @@ def seed(text: str) -> int:
     return value
 
 
+def column_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a comma list of column names, e.g. age,bmi")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: names a column more than once")
+    return names
+
+
 def architecture(text: str) -> tuple[int, ...]:
     parts = [p.strip() for p in text.split(",")]
     sizes = []
@@ -71,16 +81,26 @@ def architecture(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def choice_list(allowed: tuple[str, ...], what: str):
-    def parse(text: str) -> list[str]:
+class Selection(list):
+    """The names a comma-list flag chose, remembering whether the user named them (an
+    explicit list) or wrote `all`."""
+
+    def __init__(self, names, explicit: bool):
+        super().__init__(names)
+        self.explicit = explicit
+
+
+def choice_list(allowed: tuple[str, ...], what: str, everything: tuple[str, ...] | None = None):
+    """A comma list of `allowed` names, or `all` (= `everything`, by default all allowed)."""
+    def parse(text: str) -> Selection:
         names = [n.strip() for n in text.split(",") if n.strip()]
         if text.strip() == "all":
-            return list(allowed)
+            return Selection(everything or allowed, explicit=False)
         bad = [n for n in names if n not in allowed]
         if bad or not names:
             name = bad[0] if bad else text
             raise argparse.ArgumentTypeError(f"unknown {what} {name!r}; expected all or a comma list of {', '.join(allowed)}")
-        return names
+        return Selection(dict.fromkeys(names), explicit=True)
     return parse
 
 
@@ -89,7 +109,7 @@ def build_parser() -> Parser:
                "from identical initial weights and sample order; check parity with NumPy and time each library. "
                "Sub-command: `compare.py scale --help` for the GPU-vs-CPU scaling study.")
     p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
-    p.add_argument("--frameworks", type=choice_list(registry.FRAMEWORKS, "library"), default=None,
+    p.add_argument("--frameworks", type=choice_list(registry.known(), "library", registry.FRAMEWORKS), default=None,
                    help="all (default: every installed library) or a comma list of numpy,torch,tensorflow,keras,jax")
     p.add_argument("--arch", type=architecture, help="layer sizes, inputs first, e.g. 2,4,3,1 (default: the task's)")
     p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="hidden activation (default: the task's, tanh)")
@@ -106,6 +126,10 @@ def build_parser() -> Parser:
     p.add_argument("--record-every", type=positive_int, help="steps between recorded training losses (default: steps/100)")
     p.add_argument("--data", help="CSV file with a header row (tasks linear, logistic, softmax)")
     p.add_argument("--target", help="the CSV column to predict")
+    p.add_argument("--features", type=column_list, help="the CSV columns to learn from, e.g. age,bmi (default: every "
+                   "column but the target); leaves ID and text columns out")
+    p.add_argument("--delimiter", type=delimiter_from_flag, help="the CSV's separator: , ; | or tab "
+                   "(default: detected from the file)")
     p.add_argument("--no-standardize", action="store_true", help="keep the features as they are")
     p.add_argument("--book", action="store_true", help="the seed's own program: XOR, NumPy, its derivative quirk, 10 × 1000 steps")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
@@ -115,23 +139,54 @@ def build_parser() -> Parser:
     return p
 
 
-def check_output_path(flag: str, path: str | None, folder: bool = False) -> None:
-    if path is None or path == "-":
+def check_output_path(flag: str, path: str | None, folder: bool = False, stdout_ok: bool = False) -> None:
+    """Refuse, before any training, an output path that could not be written afterwards."""
+    if path is None:
         return
+    if path == "-":
+        if stdout_ok:
+            return
+        where = "a folder" if folder else "a file path"
+        raise UsageError(f"{flag} -: expected {where}; only --json can write to stdout")
+    if not path.strip():
+        raise UsageError(f"{flag}: the path is empty")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"{flag} {path}: folder {parent} does not exist")
-    if folder and os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{flag} {path}: exists and is not a folder")
-    if not folder and os.path.isdir(path):
-        raise UsageError(f"{flag} {path}: is a folder, expected a file path")
+    if folder:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{flag} {path}: exists and is not a folder")
+        probe_folder = path if os.path.isdir(path) else parent
+    else:
+        if os.path.isdir(path):
+            raise UsageError(f"{flag} {path}: is a folder, expected a file path")
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise UsageError(f"{flag} {path}: exists and is not a regular file (a pipe, device or broken link); "
+                             "reports replace files whole, so choose another path")
+        if os.path.isfile(path) and not os.access(path, os.W_OK):
+            raise UsageError(f"{flag} {path}: the file is not writable")
+        probe_folder = parent
+    _check_writable_folder(flag, path, probe_folder)
+
+
+def _check_writable_folder(flag: str, path: str, folder: str) -> None:
+    """Create and remove a temporary file there: permission bits alone do not tell (root, /proc,
+    read-only mounts)."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".nn-rosetta-probe-")
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write in {folder} ({exc.strerror or exc.__class__.__name__})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
     """Requested libraries that can run, and the missing ones to report as skipped.
     Naming a missing library explicitly is a usage error."""
-    explicit = args.frameworks is not None and args.frameworks != list(registry.FRAMEWORKS)
-    wanted = args.frameworks or list(registry.FRAMEWORKS)
+    explicit = args.frameworks is not None and args.frameworks.explicit
+    wanted = list(args.frameworks or registry.FRAMEWORKS)
     if args.book:
         if explicit and wanted != ["numpy"]:
             raise UsageError("--book runs the seed's NumPy program only; drop --frameworks or use --frameworks numpy")
@@ -186,14 +241,15 @@ def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_book(args)
-    check_output_path("--json", args.json)
+    check_output_path("--json", args.json, stdout_ok=True)
     check_output_path("--markdown", args.markdown)
     check_output_path("--plots", args.plots, folder=True)
-    if args.target and not args.data:
-        raise UsageError("--target needs --data FILE.csv")
+    for flag in ("target", "features", "delimiter"):
+        if getattr(args, flag) is not None and not args.data:
+            raise UsageError(f"--{flag} needs --data FILE.csv")
     frameworks, missing = resolve_frameworks(args)
     task = TASKS[args.task]
-    dataset = load_dataset(task, args.data, args.target, False if args.no_standardize else None)
+    dataset = load_dataset(task, args.data, args.target, False if args.no_standardize else None, args.features, args.delimiter)
     sizes = args.arch or default_sizes(task, dataset)
     steps = 10_000 if args.book else args.steps
     problem = build_problem(task, dataset, sizes, hidden_activation=args.activation, lr=args.lr, steps=steps,
@@ -210,7 +266,8 @@ def _main(argv: list[str]) -> int:
               "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
               "record_every": problem.schedule.record_every, "seed": args.seed, "dtype": args.dtype,
               "devices": devices, "modes": modes, "frameworks": frameworks, "repeat": args.repeat, "book": args.book,
-              "data": dataset.source, "target": dataset.target_name, "classes": list(dataset.classes),
+              "data": dataset.source, "target": dataset.target_name, "features": list(dataset.feature_names),
+              "classes": list(dataset.classes),
               "standardized": (not args.no_standardize) and task.standardize,
               "command": "python compare.py " + " ".join(shlex.quote(a) for a in argv)}
     json_to_stdout = args.json == "-"

@@ -25,6 +25,24 @@ INSTALL = {
 }
 
 
+MODULES = {name: f"implementations.{name}_backend" for name in FRAMEWORKS}
+EXTRA: list[str] = []  # libraries registered at run time (the tests' deliberately broken ones)
+
+
+def register(name: str, module: str, requires: str = "numpy") -> None:
+    """Add a library that is not shipped: its implementation module and the package it needs.
+    The tests use this for libraries that crash, hang or lie on purpose."""
+    if name not in MODULES:
+        EXTRA.append(name)
+    MODULES[name] = module
+    REQUIRES[name] = requires
+    INSTALL[name] = f"pip install {requires}"
+
+
+def known() -> tuple[str, ...]:
+    return (*FRAMEWORKS, *EXTRA)
+
+
 class MissingLibraryError(Exception):
     """The library behind an implementation is not installed; the message says how to install it."""
 
@@ -53,17 +71,17 @@ def quiet_native_stderr():
 
 def load(name: str) -> ModuleType:
     """Import `implementations/<name>_backend.py`; MissingLibraryError if its library is absent."""
-    if name not in FRAMEWORKS:
+    if name not in MODULES:
         raise KeyError(name)
     if not installed(name):
         raise MissingLibraryError(f"{REQUIRES[name]} is not installed; install it with: {INSTALL[name]}")
     if name in ("tensorflow", "keras") and installed("torch"):
         importlib.import_module("torch")  # PyTorch first, always
     with quiet_native_stderr():
-        module = importlib.import_module(f"implementations.{name}_backend")
+        module = importlib.import_module(MODULES[name])
         module.device_unavailable("gpu")  # device discovery logs natively (e.g. XLA's failed cuInit): do it here
     return module
 
 
 def ordered(names: list[str]) -> list[str]:
-    return [name for name in FRAMEWORKS if name in names]
+    return [name for name in known() if name in names]

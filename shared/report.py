@@ -34,7 +34,7 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
         library = r["framework"] + (f" ({r['keras_backend']})" if r.get("keras_backend") else "")
         note = r.get("reason") or r.get("note") or ("reference" if r is report["runs"][0] else "")
         if r["status"] == "ok" and r.get("parity_ok") is False:
-            note = f"outside tolerance {report['parity']['tolerance']:g}"
+            note = parity_problem(r, report["parity"]["tolerance"])
         if r.get("repeatable") is False:
             note = (note + "; " if note else "") + "repeats differ from first call"
         rows.append((library, r["mode"], r["device"], r["status"], str(r["steps_run"] or "–"),
@@ -42,6 +42,15 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
                      _num(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
                      _num(t.get("step_us_median"), ".1f"), _num(r.get("speed_vs_numpy"), ".2f"), note))
     return rows
+
+
+def parity_problem(run: dict, tol: float) -> str:
+    """Why a run that finished is out of parity: its dtype, or how far it is."""
+    diff = run.get("diff") or {}
+    if diff.get("dtype_ok") is False:
+        return diff.get("dtype_problem") or "computed in another dtype"
+    scaled = diff.get("scaled")
+    return f"outside tolerance {tol:g}" + ("" if scaled is None else f" (Δ {scaled:.1e})")
 
 
 def verdict(report: dict) -> str:
@@ -53,15 +62,20 @@ def verdict(report: dict) -> str:
     tail = (f"; {skipped} skipped" if skipped else "") + (f"; {len(failed)} failed" if failed else "")
     worst = "n/a" if parity["worst"] is None else f"{parity['worst']:.1e}"
     if not parity["ok"]:
-        bad = [f"{r['framework']} {r['mode']} {r['device']}" for r in ok if r.get("parity_ok") is False]
-        return f"PARITY BROKEN: {', '.join(bad)} outside {parity['tolerance']:g} of NumPy (worst {worst}){tail}."
+        bad = [f"{_run_name(r)}: {parity_problem(r, parity['tolerance'])}" for r in ok if r.get("parity_ok") is False]
+        return f"PARITY BROKEN against NumPy: {'; '.join(bad)}{tail}."
     if failed:
-        return f"FAILED: {', '.join(r['framework'] + ' ' + r['mode'] + ' ' + r['device'] for r in failed)}; " \
+        return f"FAILED: {', '.join(_run_name(r) for r in failed)}; " \
                f"the {len(ok)} other runs agree with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
     if not ok:
         return f"OK: the NumPy reference ran; nothing else to compare{tail}."
     runs_agree = "the 1 run agrees" if len(ok) == 1 else f"all {len(ok)} runs agree"
     return f"OK: {runs_agree} with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
+
+
+def _run_name(run: dict) -> str:
+    library = run["framework"] + (f" ({run['keras_backend']})" if run.get("keras_backend") else "")
+    return f"{library} {run['mode']} {run['device']}"
 
 
 def print_table(report: dict, console) -> None:
@@ -80,14 +94,23 @@ def print_table(report: dict, console) -> None:
         style = {"failed": "red", "skipped": "dim"}.get(row[3])
         table.add_row(*(escape(cell) for cell in row), style=style)
     console.print(table)
-    gt = report.get("ground_truth")
-    if gt:
-        ref = report["runs"][0]["final_loss"]
-        ratio = "" if ref is None else f"; NumPy's final loss is {ref / gt['optimal_loss']:.4f} × that"
-        console.print(f"Optimal loss ({gt['method']}): {gt['optimal_loss']:.6g}{ratio}")
+    line = ground_truth_line(report)
+    if line:
+        console.print(line, highlight=False, markup=False)
     console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history.",
                   highlight=False)
     console.print(verdict(report), style="bold green" if report["ok"] else "bold red", highlight=False, markup=False)
+
+
+def ground_truth_line(report: dict) -> str | None:
+    gt = report.get("ground_truth")
+    if not gt:
+        return None
+    if gt.get("optimal_loss") is None:
+        return f"Optimal loss ({gt['method']}): {gt.get('finding')}"
+    ref = report["runs"][0]["final_loss"] if report["runs"] else None
+    ratio = "" if ref is None or gt["optimal_loss"] == 0 else f"; NumPy's final loss is {ref / gt['optimal_loss']:.4f} × that"
+    return f"Optimal loss ({gt['method']}): {gt['optimal_loss']:.6g}{ratio}"
 
 
 def markdown(report: dict) -> str:
@@ -98,7 +121,8 @@ def markdown(report: dict) -> str:
              f"batch {cfg['batch_size']}, seed {cfg['seed']}, {cfg['repeat']} timed repeats", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(report)]
-    lines += ["", f"**{verdict(report)}**", "",
+    line = ground_truth_line(report)
+    lines += ["", f"**{verdict(report)}**", "", *([line, ""] if line else []),
               "max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history; "
               f"tolerance {report['parity']['tolerance']:g}: {report['parity']['tolerance_reason']}", "",
               "## Environment", "",
@@ -134,11 +158,24 @@ def write_reports(report: dict, json_path: str | None, markdown_path: str | None
         write_atomically(markdown_path, to_markdown(report))
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: str, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: the file is whole or absent."""
+    """Write to a temporary file beside `path`, then rename: the file is whole or absent.
+    A new file gets the usual 0o666 less the umask (mkstemp alone would make it 0600); a file
+    that exists keeps its mode. Something that is not a regular file (a named pipe, a device)
+    is never replaced."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise OSError(f"{path} exists and is not a regular file; not replacing it")
+    mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else 0o666 & ~_current_umask()
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)

@@ -24,6 +24,7 @@ import numpy as np
 from shared import registry
 from shared.errors import UsageError
 from shared.interface import DEVICES, ModelSpec, Problem, Schedule
+from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
 from shared.randomness import draw
 from shared.timing import time_runner
 from shared.tolerances import scaled_diff, tolerance
@@ -58,39 +59,6 @@ def scale_problem(width: int, batch: int, steps: int, dtype: str, seed: int = 0)
                    Schedule(0.01, indices, steps))
 
 
-def peak_memory(name: str, device: str) -> int | None:
-    """Peak device memory in bytes where the library reports it (GPUs); None elsewhere."""
-    if device != "gpu":
-        return None
-    try:
-        if name == "torch":
-            import torch
-
-            return int(torch.cuda.max_memory_allocated())
-        if name == "jax":
-            import jax
-
-            return int(jax.devices("gpu")[0].memory_stats().get("peak_bytes_in_use"))
-        if name == "tensorflow":
-            import tensorflow as tf
-
-            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
-    except Exception:
-        return None
-    return None
-
-
-def reset_peak_memory(name: str, device: str) -> None:
-    if device == "gpu" and name == "torch":
-        import torch
-
-        torch.cuda.reset_peak_memory_stats()
-    if device == "gpu" and name == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.reset_memory_stats("GPU:0")
-
-
 def points(sweep: dict) -> list[tuple[str, int, int]]:
     cells = [("width", w, sweep["width_batch"]) for w in sweep["widths"]]
     cells += [("batch", sweep["batch_width"], b) for b in sweep["batches"]]
@@ -119,7 +87,9 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
                     continue
                 progress(f"{name} {mode} {device} width {width} batch {batch}")
                 try:
-                    reset_peak_memory(name, device)
+                    device_peak = DevicePeak(name, device)
+                    device_peak.start()
+                    host_reset = reset_host_peak()
                     start = time.perf_counter()
                     timed, measured = measure(module, mode, device, width, batch, sweep, dtype)
                     spent = time.perf_counter() - start
@@ -129,15 +99,20 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
                     rows.append(row | {"status": "failed", "reason": one_line(exc)})
                     continue
                 step_s = measured["step_us_median"] / 1e6
+                peak, peak_note = device_peak.result()
                 row |= {"status": "ok", "reason": None, **measured,
                         "samples_per_s": batch / step_s, "gflops_per_s": row["flops_per_step"] / step_s / 1e9,
-                        "peak_memory_bytes": peak_memory(name, device)}
+                        "peak_memory_bytes": peak, "peak_rss_bytes": host_peak_rss(),
+                        "peak_rss_scope": "this size" if host_reset else "process lifetime"}
+                if peak_note:
+                    row["peak_memory_note"] = peak_note
                 if name == "numpy":
                     references[(width, batch)] = timed.first
                 ref = references.get((width, batch))
                 if ref is not None and name != "numpy":
                     diff = max(scaled_diff(timed.first.predictions, ref.predictions),
-                               max(scaled_diff(a, b) for a, b in zip(timed.first.weights, ref.weights)))
+                               scaled_diff(timed.first.loss_history, ref.loss_history),
+                               *(scaled_diff(a, b) for a, b in zip(timed.first.weights, ref.weights)))
                     row |= {"max_abs_diff": diff, "parity_ok": diff <= tolerance(dtype)}
                 rows.append(row)
                 if spent > CELL_BUDGET_S:
@@ -211,25 +186,29 @@ def growth(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _mib(value: int | None) -> str:
+    return "–" if value is None else f"{value / 2**20:.1f} MiB"
+
+
 def markdown(report: dict) -> str:
     lines = [f"# nn-rosetta scaling study ({report['config']['sweep']} sweep)", "", f"`{report['config']['command']}`", "",
              f"MLP [8, W, W, 1], tanh, MSE, full-batch gradient descent, {report['config']['steps']} steps per run, "
              f"{report['config']['dtype']}, median of {report['config']['repeat']} timed runs after the first call.", "",
              "## Time per step", "",
-             "| library | mode | device | sweep | width | batch | µs/step | samples/s | GFLOP/s | peak memory | max Δ vs NumPy | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| library | mode | device | sweep | width | batch | µs/step | samples/s | GFLOP/s | GPU peak | host peak RSS "
+             "| max Δ vs NumPy | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         if "width" not in r:
-            lines.append(f"| {r['framework']} | – | {r['device']} | – | – | – | – | – | – | – | – | {r['status']}: {r['reason']} |")
+            lines.append(f"| {r['framework']} | – | {r['device']} | – | – | – | – | – | – | – | – | – | {r['status']}: {r['reason']} |")
             continue
-        ok = r["status"] == "ok"
-        mem = r.get("peak_memory_bytes")
-        lines.append(f"| {r['framework']} | {r['mode']} | {r['device']} | {r['sweep']} | {r['width']} | {r['batch']} | "
-                     f"{r['step_us_median']:.1f} | {r['samples_per_s']:.3g} | {r['gflops_per_s']:.3g} | "
-                     f"{'–' if mem is None else f'{mem / 2**20:.1f} MiB'} | "
-                     f"{'ref' if r['framework'] == 'numpy' else format(r.get('max_abs_diff', float('nan')), '.1e')} | ok |"
-                     if ok else f"| {r['framework']} | {r['mode']} | {r['device']} | {r['sweep']} | {r['width']} | {r['batch']} | "
-                     f"– | – | – | – | – | {r['status']}: {r['reason']} |")
+        head = f"| {r['framework']} | {r['mode']} | {r['device']} | {r['sweep']} | {r['width']} | {r['batch']} | "
+        if r["status"] != "ok":
+            lines.append(head + f"– | – | – | – | – | – | {r['status']}: {r['reason']} |")
+            continue
+        diff = "ref" if r["framework"] == "numpy" else format(r.get("max_abs_diff", float("nan")), ".1e")
+        lines.append(head + f"{r['step_us_median']:.1f} | {r['samples_per_s']:.3g} | {r['gflops_per_s']:.3g} | "
+                     f"{_mib(r.get('peak_memory_bytes'))} | {_mib(r.get('peak_rss_bytes'))} | {diff} | ok |")
     lines += ["", "## Crossovers", "",
               "| library | sweep | CPU floor µs | CPU compute-bound from | GPU floor µs | GPU compute-bound from | GPU beats CPU from |",
               "|---|---|---|---|---|---|---|"]
@@ -307,8 +286,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--plots", metavar="DIR")
     try:
         args = p.parse_args(argv)
-        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
-            check_output_path(flag, path)
+        check_output_path("--json", args.json, stdout_ok=True)
+        check_output_path("--markdown", args.markdown)
         check_output_path("--plots", args.plots, folder=True)
     except UsageError as exc:
         print(f"compare.py scale: error: {exc}", file=sys.stderr)

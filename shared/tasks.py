@@ -8,12 +8,12 @@ default (mean 0, standard deviation 1, using the training data's statistics).
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from shared.csvdata import class_labels, read_table
 from shared.errors import UsageError
 from shared.interface import ModelSpec, Problem, Schedule
 from shared.randomness import draw
@@ -105,76 +105,27 @@ def _sine() -> Dataset:
 BUILT_IN = {"xor": _xor, "linear": _linear, "logistic": _logistic, "softmax": _iris, "sine": _sine}
 
 
-def read_csv(path: str, target: str, task: Task) -> Dataset:
-    """Read a numeric CSV with a header row; every problem is a UsageError naming the place."""
-    try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except FileNotFoundError:
-        raise UsageError(f"--data {path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"--data {path}: is a folder, expected a CSV file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--data {path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise UsageError(f"--data {path}: the file is empty, expected a header row and data rows")
-    header = [name.strip() for name in rows[0]]
-    if len(rows) < 2:
-        raise UsageError(f"--data {path}: no data rows under the header")
-    if target not in header:
-        raise UsageError(f"--data {path}: no column {target!r} for --target; columns are {', '.join(header)}")
-    if len(header) < 2:
-        raise UsageError(f"--data {path}: needs at least one feature column besides the target {target!r}")
-    values = np.empty((len(rows) - 1, len(header)))
-    target_col = header.index(target)
-    labels: list[str] = []
-    for r, row in enumerate(rows[1:], start=1):
-        if len(row) != len(header):
-            raise UsageError(f"--data {path}: data row {r} has {len(row)} cells, the header has {len(header)}")
-        for c, cell in enumerate(row):
-            text = cell.strip()
-            if c == target_col and task.kind != "regression":
-                labels.append(text)
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                raise UsageError(f"--data {path}: data row {r}, column {header[c]!r}: {text!r} is not a number") from None
-            if not math.isfinite(value):
-                raise UsageError(f"--data {path}: data row {r}, column {header[c]!r}: {text} is not a finite number")
-            values[r - 1, c] = value
-    features = [c for c in range(len(header)) if c != target_col]
-    x = values[:, features]
+def read_csv(path: str, target: str, task: Task, features: list[str] | None = None, delimiter: str | None = None) -> Dataset:
+    """A task's data from a CSV file with a header row (see shared/csvdata.py)."""
+    table = read_table(path, target, task.kind != "regression", features, delimiter)
     if task.kind == "regression":
-        t = values[:, [target_col]]
-        classes: tuple[str, ...] = ()
-    else:
-        classes = tuple(sorted(set(labels), key=_label_order))
-        if task.kind == "binary" and len(classes) != 2:
-            raise UsageError(f"--data {path}: task logistic needs exactly two classes in {target!r}, found {len(classes)}")
-        if task.kind == "multiclass" and len(classes) < 2:
-            raise UsageError(f"--data {path}: task softmax needs at least two classes in {target!r}, found {len(classes)}")
-        codes = np.array([classes.index(label) for label in labels])
-        t = codes[:, None].astype(np.float64) if task.kind == "binary" else np.eye(len(classes))[codes]
-    names = tuple(header[c] for c in features)
-    return Dataset(x, t, x.copy(), names, target, classes, source=path)
+        return Dataset(table.x, table.target_values[:, None], table.x.copy(), table.feature_names, target, source=path)
+    classes, codes = class_labels(table.labels)
+    if task.kind == "binary" and len(classes) != 2:
+        raise UsageError(f"--data {path}: task logistic needs exactly two classes in {target!r}, found {len(classes)}")
+    if task.kind == "multiclass" and len(classes) < 2:
+        raise UsageError(f"--data {path}: task softmax needs at least two classes in {target!r}, found {len(classes)}")
+    t = codes[:, None].astype(np.float64) if task.kind == "binary" else np.eye(len(classes))[codes]
+    return Dataset(table.x, t, table.x.copy(), table.feature_names, target, classes, source=path)
 
 
-def _label_order(label: str) -> tuple[int, float, str]:
-    """Numeric labels in numeric order (0 before 1 before 10), then text labels."""
-    try:
-        return (0, float(label), label)
-    except ValueError:
-        return (1, 0.0, label)
-
-
-def load_dataset(task: Task, data: str | None = None, target: str | None = None, standardize: bool | None = None) -> Dataset:
+def load_dataset(task: Task, data: str | None = None, target: str | None = None, standardize: bool | None = None,
+                 features: list[str] | None = None, delimiter: str | None = None) -> Dataset:
     if data is not None and not task.accepts_csv:
         raise UsageError(f"--data works with tasks linear, logistic and softmax, not {task.name}")
     if data is not None and not target:
         raise UsageError("--data needs --target COLUMN naming the column to predict")
-    dataset = read_csv(data, target, task) if data is not None else BUILT_IN[task.name]()
+    dataset = read_csv(data, target, task, features, delimiter) if data is not None else BUILT_IN[task.name]()
     if standardize if standardize is not None else task.standardize:
         dataset = standardized(dataset)
     return dataset
@@ -211,6 +162,22 @@ def default_record_every(steps: int) -> int:
     return max(1, steps // 100)
 
 
+SCHEDULE_BYTES = 2 * 2**30
+
+
+def check_schedule_size(steps: int, batch: int, sizes: tuple[int, ...], dtype: str) -> None:
+    """Refuse, before anything is drawn, a schedule too large to hold in memory: every step's
+    sample indices are drawn up front (so every library takes the same samples), and Keras
+    reads a copy of the data laid out in schedule order."""
+    row_bytes = 8 + (sizes[0] + sizes[-1]) * np.dtype(dtype).itemsize
+    rows = steps * batch
+    if rows * row_bytes > SCHEDULE_BYTES:
+        most = SCHEDULE_BYTES // row_bytes // batch
+        raise UsageError(f"--steps {steps} with batch {batch}: the schedule would take {rows * row_bytes / 1e9:,.1f} GB "
+                         f"(sample indices and the data in schedule order); at most {most:,} steps fit the "
+                         f"{SCHEDULE_BYTES // 2**30} GiB limit")
+
+
 def build_problem(task: Task, dataset: Dataset, sizes: tuple[int, ...], *, hidden_activation: str | None = None,
                   lr: float | None = None, steps: int | None = None, batch_size: int | None = None,
                   seed: int = 0, dtype: str = "float64", record_every: int | None = None) -> Problem:
@@ -221,6 +188,7 @@ def build_problem(task: Task, dataset: Dataset, sizes: tuple[int, ...], *, hidde
     batch = batch_size if batch_size is not None else (task.batch_size or n)
     if batch > n:
         raise UsageError(f"--batch-size {batch}: larger than the {n} training samples of task {task.name}")
+    check_schedule_size(steps, batch, sizes, dtype)
     spec = ModelSpec(tuple(sizes), hidden_activation or task.hidden_activation, task.output_activation, task.loss, dtype)
     weights, indices = draw(seed, spec.sizes, n, steps, batch)
     dt = np.dtype(dtype)
@@ -231,21 +199,8 @@ def build_problem(task: Task, dataset: Dataset, sizes: tuple[int, ...], *, hidde
 
 
 def optimal_loss(task: Task, dataset: Dataset) -> float | None:
-    """The best loss a linear model can reach: the least-squares optimum for `linear`,
-    the unpenalised maximum-likelihood optimum (Newton's method) for `logistic`."""
-    x1 = np.hstack([np.ones((dataset.x.shape[0], 1)), dataset.x])
-    if task.name == "linear":
-        w, *_ = np.linalg.lstsq(x1, dataset.t, rcond=None)
-        return float(np.mean((x1 @ w - dataset.t) ** 2))
-    if task.name == "logistic":
-        t = dataset.t[:, 0]
-        w = np.zeros(x1.shape[1])
-        for _ in range(100):
-            p = 1 / (1 + np.exp(-(x1 @ w)))
-            step = np.linalg.solve(x1.T @ (x1 * (p * (1 - p))[:, None]), x1.T @ (p - t))
-            w -= step
-            if np.max(np.abs(step)) < 1e-13:
-                break
-        z = x1 @ w
-        return float(np.mean(np.logaddexp(0, z) - t * z))
-    return None
+    """The best loss a linear model can reach on the task's data, if there is one
+    (shared/ground_truth.py)."""
+    from shared.ground_truth import ground_truth
+
+    return (ground_truth(task.name, dataset.x, dataset.t) or {}).get("optimal_loss")

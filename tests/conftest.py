@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from shared import registry
+from shared.runner import dtype_problem
 from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
 from shared.tolerances import scaled_diff
 
@@ -53,7 +54,8 @@ def reference(problem):
 
 def assert_matches(out, ref, dtype: str, tol: float) -> float:
     """Dtype first, then predictions, every weight matrix and the loss history; returns the worst."""
-    assert out.dtype == dtype, f"computed in {out.dtype}, asked for {dtype}"
+    wrong_dtype = dtype_problem(out, dtype)
+    assert wrong_dtype is None, wrong_dtype
     assert len(out.weights) == len(ref.weights)
     for w, r in zip(out.weights, ref.weights):
         assert w.shape == r.shape
@@ -64,3 +66,14 @@ def assert_matches(out, ref, dtype: str, tol: float) -> float:
     for what, d in diffs.items():
         assert d <= tol, f"{what} differ from NumPy by {d:.3g} > {tol:g}"
     return max(diffs.values())
+
+
+@pytest.fixture
+def fake_library(monkeypatch):
+    """Register a test-only library from tests/fakes/ for the length of one test."""
+    def register(name: str) -> str:
+        for table in ("EXTRA", "MODULES", "REQUIRES", "INSTALL"):
+            monkeypatch.setattr(registry, table, getattr(registry, table).copy())
+        registry.register(name, f"tests.fakes.{name}")
+        return name
+    return register

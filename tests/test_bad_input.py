@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from shared import cli, registry
 
+ROOT = Path(__file__).resolve().parent.parent
 CSV_GOOD = "a,b,y\n1,2,0\n2,1,1\n3,3,0\n0,1,1\n"
 
 CASES = {
@@ -57,6 +61,23 @@ CASES = {
     "json-folder-missing": (["--json", "/nonexistent/out.json"], None, ["--json", "folder /nonexistent does not exist"]),
     "markdown-folder-missing": (["--markdown", "/nonexistent/r.md"], None, ["--markdown", "does not exist"]),
     "plots-folder-missing": (["--plots", "/nonexistent/a/b"], None, ["--plots", "does not exist"]),
+    # Refused before training (they used to train, then fail with exit 1).
+    "markdown-and-plots-to-stdout": (["--markdown", "-", "--plots", "-"], None, ["--markdown -", "only --json can write to stdout"]),
+    "plots-to-stdout": (["--plots", "-"], None, ["--plots -", "expected a folder"]),
+    "json-unwritable": (["--json", "/proc/out.json"], None, ["--json /proc/out.json", "cannot write in /proc"]),
+    "steps-too-many": (["--steps", "100000000000"], None, ["--steps 100000000000", "at most", "steps fit"]),
+    "empty-label": (["--task", "logistic", "--target", "y"], "a,y\n1,0\n2,\n3,1\n", ["row 2", "column 'y'", "label is empty"]),
+    "duplicate-target": (["--task", "linear", "--target", "y"], "y,a,y\n1,2,3\n4,5,6\n7,8,10\n",
+                         ["column 'y' appears 2 times", "columns 1 and 3"]),
+    "duplicate-feature": (["--task", "linear", "--target", "y"], "a,a,y\n1,2,3\n4,5,6\n7,8,10\n", ["column 'a' appears 2 times"]),
+    "features-unknown": (["--task", "linear", "--target", "y", "--features", "a,zz"], CSV_GOOD, ["no column 'zz' for --features"]),
+    "features-include-target": (["--task", "linear", "--target", "y", "--features", "a,y"], CSV_GOOD, ["--features names the target"]),
+    "features-without-data": (["--task", "linear", "--features", "a"], None, ["--features needs --data"]),
+    "delimiter-unknown": (["--task", "linear", "--target", "y", "--delimiter", "#"], CSV_GOOD, ["--delimiter '#'"]),
+    "text-column-hint": (["--task", "linear", "--target", "y"], "id,a,y\nr1,1,2\nr2,2,3\nr3,4,1\n",
+                         ["row 1", "column 'id'", "'r1' is not a number", "--features can leave"]),
+    "wrong-delimiter-hint": (["--task", "linear", "--target", "y", "--delimiter", ","], "a;b;y\n1;2;3\n4;5;6\n",
+                             ["no column 'y'", "a;b;y"]),
 }
 
 
@@ -67,7 +88,8 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
         path = tmp_path / "data.csv"
         path.write_bytes(csv if isinstance(csv, bytes) else csv.encode())
         args = [*args, "--data", str(path)]
-    result = subprocess.run([sys.executable, "compare.py", *args], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, str(ROOT / "compare.py"), *args], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1, result.stderr
@@ -76,6 +98,23 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
     for word in words:
         assert word in lines[0], lines[0]
     assert result.stdout == ""
+    assert not (tmp_path / "-").exists()  # nothing made on the way out
+
+
+def test_a_named_pipe_is_refused_and_left_alone(tmp_path):
+    pipe = tmp_path / "out.json"
+    os.mkfifo(pipe)
+    result = subprocess.run([sys.executable, str(ROOT / "compare.py"), "--json", str(pipe)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "not a regular file" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def test_naming_every_library_explicitly_is_still_explicit(monkeypatch, capsys):
+    monkeypatch.setattr(registry, "installed", lambda name: name != "jax")
+    assert cli.main(["--frameworks", "numpy,torch,tensorflow,keras,jax", "--steps", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--frameworks jax" in err[0] and "pip install jax" in err[0]
 
 
 def test_naming_a_missing_library_is_exit_2_with_the_install_command(monkeypatch, capsys):

@@ -87,6 +87,7 @@ def test_default_step_cap_runs_a_prefix_checked_at_the_same_step(tmp_path):
     assert jax_run["max_abs_diff"] < 1e-12
     code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--mode", "eager", "--device", "cpu",
                                "--repeat", "1", "--steps", "250")
+    assert code == 0
     assert report["runs"][1]["steps_run"] == 250  # an explicit --steps always runs in full
 
 
@@ -193,3 +194,46 @@ def test_markdown_and_every_figure(tmp_path):
         assert image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 0.05  # a real picture, not blank
     md = (tmp_path / "xor.md").read_text()
     assert "| library | mode | device |" in md and "## Environment" in md and "OK:" in md
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_run_outside_the_tolerance_breaks_parity(tmp_path, capsys, fake_library, dtype):
+    fake_library("off_by_more")
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,off_by_more", "--steps", "20", "--repeat", "1",
+                               "--device", "cpu", "--dtype", dtype)
+    assert code == 1
+    run = report["runs"][1]
+    assert run["status"] == "ok" and run["parity_ok"] is False and report["parity"]["ok"] is False
+    assert run["diff"]["scaled"] > report["parity"]["tolerance"]
+    out = capsys.readouterr().out
+    assert "PARITY BROKEN against NumPy: off_by_more eager cpu: outside tolerance" in out
+
+
+def test_a_run_in_the_wrong_dtype_breaks_parity_whatever_its_values(tmp_path, capsys, fake_library):
+    fake_library("wrong_dtype")
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,wrong_dtype", "--steps", "20", "--repeat", "1",
+                               "--device", "cpu")
+    assert code == 1
+    run = report["runs"][1]
+    assert run["parity_ok"] is False and run["diff"]["dtype_problem"] == "weights[0] returned in float32, asked for float64"
+    assert "PARITY BROKEN against NumPy: wrong_dtype eager cpu: weights[0] returned in float32" in capsys.readouterr().out
+
+
+def test_reports_honour_the_umask_and_keep_an_existing_files_mode(tmp_path):
+    from shared import report as report_module
+
+    old = os.umask(0o027)
+    try:
+        report_module.write_atomically(str(tmp_path / "new.json"), "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640  # 0666 less the umask, not mkstemp's 0600
+    existing = tmp_path / "old.json"
+    existing.write_text("old")
+    existing.chmod(0o604)
+    report_module.write_atomically(str(existing), "new")
+    assert existing.read_text() == "new" and existing.stat().st_mode & 0o777 == 0o604
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match="not a regular file"):
+        report_module.write_atomically(str(pipe), "x")

@@ -18,6 +18,7 @@ def run_keras(backend: str, dtype: str) -> dict:
     result = subprocess.run([sys.executable, "compare.py", "--frameworks", "numpy,keras", "--mode", "eager", "--device", "cpu",
                              "--steps", "60", "--repeat", "1", "--dtype", dtype, "--json", "-"],
                             capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == (0 if dtype == "float32" else 1), result.stderr
     report = json.loads(result.stdout)
     keras_run = next(r for r in report["runs"] if r["framework"] == "keras" and r["device"] == "cpu")
     assert keras_run["keras_backend"] == backend
@@ -33,4 +34,5 @@ def test_float32_parity_on_other_backends(backend):
 
 def test_float64_on_jax_backend_is_silently_float32():
     run = run_keras("jax", "float64")
-    assert run["status"] == "failed" and run["reason"] == "computed in float32, asked for float64"
+    assert run["status"] == "ok" and run["parity_ok"] is False
+    assert run["diff"]["dtype_problem"] == "computed in float32, asked for float64"

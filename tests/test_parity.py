@@ -1,25 +1,66 @@
 """One test body for every library × mode × task × dtype, compared with the NumPy reference:
 from identical initial weights and sample order, final weights, predictions and the loss
-history must agree within the dtype's tolerance (shared/tolerances.py)."""
+history must agree within the dtype's tolerance (shared/tolerances.py).
+
+The schedules are chosen so that the comparison can fail: one step more or less changes the
+result by far more than the tolerance in every task and dtype, and so does a learning rate off
+by 1e-4 in float64. In float32 (tolerance 1e-4) a relative learning-rate error of 1e-4 is seen
+only where the training dynamics amplify it: `linear` near the edge of stability (lr 0.8:
+each step overshoots and the error grows with the oscillation) and XOR at lr 0.8. Gradient
+descent on the convex `logistic` and `softmax` losses contracts it instead, to ~1e-5 at most
+(measured), and `sine` is too slow a fit to amplify it: there, only float64 catches it.
+`test_schedules_are_sensitive` checks all of this on the NumPy reference, and
+`test_a_perturbed_run_fails_parity` shows a perturbed library run failing."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import pytest
 from conftest import LOADED, assert_matches, library_mode_params, problem_for, reference
 
 from shared.interface import DTYPES
 from shared.tasks import TASKS
-from shared.tolerances import tolerance
+from shared.tolerances import scaled_diff, tolerance
 
-SHORT = 120  # steps: long enough for every task to move far from its start, short for CI
+# task: (steps, learning rate or None for the task's own, record_every)
+SCHEDULES = {"xor": (400, 0.8, 50), "linear": (20, 0.8, 5), "logistic": (20, 2.0, 5), "softmax": (120, None, 20),
+             "sine": (120, None, 20)}
+LR_SEEN_IN_FLOAT32 = {"xor", "linear"}
+CLEARLY = 3  # a perturbation must move the result by at least this many tolerances
+
+
+def schedule_problem(task: str, dtype: str, extra_steps: int = 0):
+    steps, lr, every = SCHEDULES[task]
+    return problem_for(task, dtype, steps=steps + extra_steps, record_every=every, **({} if lr is None else {"lr": lr}))
 
 
 @functools.cache
 def short_case(task: str, dtype: str):
-    problem = problem_for(task, dtype, steps=SHORT, record_every=20)
+    problem = schedule_problem(task, dtype)
     return problem, reference(problem)
+
+
+def outcome_diff(a, b) -> float:
+    """Parity's measure over what two runs of different lengths share: predictions and weights."""
+    return max(scaled_diff(a.predictions, b.predictions), *(scaled_diff(x, y) for x, y in zip(a.weights, b.weights)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("task", list(TASKS))
+def test_schedules_are_sensitive(task, dtype):
+    problem, ref = short_case(task, dtype)
+    longer = schedule_problem(task, dtype, extra_steps=1)
+    one_less = reference(longer.prefix(problem.schedule.steps - 1))
+    one_more = reference(longer)
+    assert abs(ref.loss_history[-1] - ref.loss_history[0]) > 1e-3, "the schedule must actually train"
+    tol = tolerance(dtype)
+    assert outcome_diff(one_less, ref) > CLEARLY * tol
+    assert outcome_diff(one_more, ref) > CLEARLY * tol
+    faster = reference(replace(problem, schedule=replace(problem.schedule, lr=problem.schedule.lr * 1.0001)))
+    if dtype == "float64" or task in LR_SEEN_IN_FLOAT32:
+        assert outcome_diff(faster, ref) > CLEARLY * tol
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -29,7 +70,25 @@ def test_matches_numpy(library, mode, task, dtype):
     problem, ref = short_case(task, dtype)
     out = LOADED[library].prepare(problem, mode, "cpu")()
     assert_matches(out, ref, dtype, tolerance(dtype))
-    assert abs(ref.loss_history[-1] - ref.loss_history[0]) > 1e-3, "the schedule must actually train"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("change", ["one-step-less", "lr-x1.0001"])
+def test_a_perturbed_run_fails_parity(change, dtype):
+    """The cases an outside review found passing: a JAX run that skipped its last step, and a
+    PyTorch run with the learning rate × 1.0001 in float32."""
+    task = "linear"
+    problem, ref = short_case(task, dtype)
+    if change == "one-step-less":
+        name, perturbed = "jax", schedule_problem(task, dtype).prefix(problem.schedule.steps - 1)
+    else:
+        name, perturbed = "torch", replace(problem, schedule=replace(problem.schedule, lr=problem.schedule.lr * 1.0001))
+    if name not in LOADED:
+        pytest.skip(f"{name} is not installed")
+    out = LOADED[name].prepare(perturbed, "compiled", "cpu")()
+    out.loss_history = out.loss_history[:len(ref.loss_history)]  # same marks but the last: compare the rest
+    with pytest.raises(AssertionError, match="differ from NumPy"):
+        assert_matches(out, ref, dtype, tolerance(dtype))
 
 
 @pytest.mark.slow

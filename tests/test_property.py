@@ -5,7 +5,8 @@ within the dtype's tolerance. Bounded and derandomised so CI stays fast and repe
 from __future__ import annotations
 
 import numpy as np
-from conftest import LIBRARIES, LOADED, assert_matches, random_targets, reference
+import pytest
+from conftest import LIBRARIES, LOADED, assert_matches, library_mode_params, problem_for, random_targets, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,3 +47,19 @@ def test_every_library_agrees_with_numpy(problem):
         if name in LOADED:
             out = LOADED[name].prepare(problem, "eager", "cpu")()
             assert_matches(out, ref, problem.spec.dtype, tolerance(problem.spec.dtype))
+
+
+# (task, steps, record_every): record_every above the steps, dividing them, not dividing them, 1.
+RECORDINGS = [("xor", 50, 100), ("xor", 7, 3), ("xor", 10, 10), ("xor", 1, 1), ("xor", 1, 4), ("xor", 9, 1),
+              ("sine", 12, 5), ("sine", 3, 50)]
+
+
+@pytest.mark.parametrize("library,mode", library_mode_params())
+def test_uneven_and_degenerate_recording_schedules(library, mode):
+    """Compiled loops cut the schedule into stretches between recorded losses: every way the
+    stretches can fall must give the reference's marks and numbers."""
+    for task, steps, every in RECORDINGS:
+        problem = problem_for(task, steps=steps, record_every=every)
+        out = LOADED[library].prepare(problem, mode, "cpu")()
+        assert len(out.loss_history) == len(problem.schedule.record_steps()), (task, steps, every)
+        assert_matches(out, reference(problem), "float64", tolerance("float64"))

@@ -12,7 +12,7 @@ from matplotlib.image import imread
 from shared import scale
 
 FIELDS = {"framework", "mode", "device", "sweep", "width", "batch", "steps", "step_us_median", "samples_per_s",
-          "flops_per_step", "gflops_per_s", "peak_memory_bytes", "status", "timing", "method"}
+          "flops_per_step", "gflops_per_s", "peak_memory_bytes", "peak_rss_bytes", "status", "timing", "method"}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def test_rows_for_every_library_with_the_fields(quick_report):
             assert set(r) >= FIELDS, FIELDS - set(r)
             assert r["step_us_median"] > 0 and r["samples_per_s"] > 0 and r["gflops_per_s"] > 0
             assert r["flops_per_step"] == scale.flops_per_step((scale.N_FEATURES, r["width"], r["width"], 1), r["batch"])
-            assert r["peak_memory_bytes"] is None  # no library reports peak memory on the CPU
+            # From the OS, per size: more than the libraries' own code, less than the machine.
+            assert 50 * 2**20 < r["peak_rss_bytes"] < 64 * 2**30 and r["peak_rss_scope"] == "this size"
             if name != "numpy":
                 assert r["parity_ok"] and r["max_abs_diff"] <= 1e-4
 
@@ -52,3 +53,48 @@ def test_crossovers_growth_and_figure(quick_report):
 
 def test_flop_count():
     assert scale.flops_per_step((8, 4, 4, 1), 2) == 6 * 2 * (8 * 4 + 4 * 4 + 4 * 1)
+
+
+def test_device_peak_is_per_measurement_or_says_why_not():
+    """A library that can reset its counter reports each measurement's own peak; one that
+    cannot (JAX) reports a peak only when the measurement set a new one, never an earlier one's."""
+    from shared.memory import DevicePeak
+
+    state = {"peak": 0}
+    resettable = {"lib": (lambda: state["peak"], lambda: state.update(peak=0))}
+    growing_only = {"lib": (lambda: state["peak"], None)}
+    for counters in (resettable, growing_only):
+        state["peak"] = 0
+        first = DevicePeak("lib", "gpu", counters)
+        first.start()
+        state["peak"] = 500
+        assert first.result() == (500, None)
+        second = DevicePeak("lib", "gpu", counters)
+        second.start()
+        state["peak"] = max(state["peak"], 200)  # a smaller measurement
+        peak, note = second.result()
+        if counters is resettable:
+            assert (peak, note) == (200, None)
+        else:
+            assert peak is None and "cannot reset" in note
+    assert DevicePeak("lib", "cpu", resettable).result() == (None, None)
+
+
+def test_host_peak_follows_an_allocation():
+    from shared.memory import host_peak_rss, reset_host_peak
+
+    assert reset_host_peak()
+    before = host_peak_rss()
+    block = bytearray(200 * 2**20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page
+    assert host_peak_rss() >= before + 190 * 2**20
+    del block
+    reset_host_peak()
+    assert host_peak_rss() < before + 100 * 2**20
+
+
+def test_scale_parity_includes_the_loss_history(fake_library):
+    fake_library("loss_off")
+    rows = scale.run_sweep({**scale.SWEEPS["quick"], "widths": [2], "batches": []}, ["numpy", "loss_off"], ["cpu"], "float32")
+    fake = [r for r in rows if r["framework"] == "loss_off"]
+    assert fake and all(r["status"] == "ok" and r["parity_ok"] is False for r in fake)

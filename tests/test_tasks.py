@@ -70,3 +70,23 @@ def test_every_task_builds_and_trains():
         assert out.predictions.shape == (p.x_eval.shape[0], p.spec.n_outputs)
         assert out.loss_history[-1] < out.loss_history[0]
         assert len(out.loss_history) == len(p.schedule.record_steps())
+
+
+def test_a_byte_order_mark_and_numerically_equal_labels_just_work(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffy,a\n1,0.5\n1.0,1.5\n0,2.5\n0.0,3.0\n".encode())
+    data = load_dataset(TASKS["logistic"], str(path), "y")  # the first column, behind the mark
+    assert data.classes == ("0", "1")  # "0"/"0.0" and "1"/"1.0" are one class each
+    assert data.t[:, 0].tolist() == [1, 1, 0, 0]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_delimiters_are_detected_or_given(tmp_path, delimiter):
+    rows = [["id", "a", "b", "label"], ["r1", "1.5", "2", "cat"], ["r2", "2", "1", "dog"], ["r3", "3", "3", "cat"],
+            ["r4", "0", "1.25", "dog"]]
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(delimiter.join(r) for r in rows) + "\n")
+    given = {} if delimiter in ";\t" else {"delimiter": delimiter}  # the sniffer tries , ; and tab
+    data = load_dataset(TASKS["logistic"], str(path), "label", standardize=False, features=["a", "b"], **given)
+    assert data.feature_names == ("a", "b") and data.x.tolist() == [[1.5, 2], [2, 1], [3, 3], [0, 1.25]]
+    assert data.classes == ("cat", "dog")
