@@ -4,7 +4,7 @@ that they compute the same thing, and how fast each is. `python compare.py --hel
 
 import sys
 
-from shared.cli import main
+if __name__ == "__main__":  # the import stays inside: worker processes re-run this file's top level
+    from shared.cli import main
 
-if __name__ == "__main__":
     sys.exit(main())

@@ -48,7 +48,10 @@ ACTIVATIONS = {
 
 
 def versions() -> dict[str, str]:
-    return {"keras": keras.__version__, "keras_backend": keras.backend.backend()}
+    import importlib
+
+    backend = keras.backend.backend()
+    return {"keras": keras.__version__, "keras_backend": backend, backend: importlib.import_module(backend).__version__}
 
 
 def configure(dtype: str, device: str) -> None:

@@ -14,9 +14,10 @@ import traceback
 
 from shared import registry
 from shared.csvdata import delimiter_from_flag
-from shared.errors import UsageError
+from shared.errors import UsageError, one_line
 from shared.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
 from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
+from shared.worker import DEFAULT_TIMEOUT_S
 
 
 class Parser(argparse.ArgumentParser):
@@ -109,8 +110,10 @@ def build_parser() -> Parser:
                "from identical initial weights and sample order; check parity with NumPy and time each library. "
                "Sub-command: `compare.py scale --help` for the GPU-vs-CPU scaling study.")
     p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
-    p.add_argument("--frameworks", type=choice_list(registry.known(), "library", registry.FRAMEWORKS), default=None,
-                   help="all (default: every installed library) or a comma list of numpy,torch,tensorflow,keras,jax")
+    p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.KERAS_TARGETS), "library",
+                                                    registry.FRAMEWORKS), default=None,
+                   help="all (default: every installed library) or a comma list of numpy,torch,tensorflow,keras,jax; "
+                        "keras means Keras on each installed backend, keras:tensorflow, keras:jax or keras:torch one")
     p.add_argument("--arch", type=architecture, help="layer sizes, inputs first, e.g. 2,4,3,1 (default: the task's)")
     p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="hidden activation (default: the task's, tanh)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the task's)")
@@ -135,6 +138,9 @@ def build_parser() -> Parser:
     p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
     p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
     p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR")
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help=f"how long a library's worker process may take over one answer (importing, or one run with its "
+                        f"repeats) before it is stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
     p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
     return p
 
@@ -183,22 +189,31 @@ def _check_writable_folder(flag: str, path: str, folder: str) -> None:
 
 
 def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
-    """Requested libraries that can run, and the missing ones to report as skipped.
-    Naming a missing library explicitly is a usage error."""
+    """The targets that can run ("torch", "keras:jax", ...) and those to report as skipped, with why.
+
+    `keras` means Keras on each of its installed backends; `keras:jax` names one. Naming a
+    missing library is a usage error. In float64, Keras' JAX and torch backends (which compute
+    in float32) are skipped with the reason unless named themselves."""
     explicit = args.frameworks is not None and args.frameworks.explicit
-    wanted = list(args.frameworks or registry.FRAMEWORKS)
+    named = list(args.frameworks or registry.FRAMEWORKS)
     if args.book:
-        if explicit and wanted != ["numpy"]:
+        if explicit and named != ["numpy"]:
             raise UsageError("--book runs the seed's NumPy program only; drop --frameworks or use --frameworks numpy")
         return ["numpy"], {}
-    missing = {name: f"{registry.REQUIRES[name]} is not installed; install it with: {registry.INSTALL[name]}"
-               for name in wanted if not registry.installed(name)}
-    if "numpy" in missing:
-        raise UsageError(missing["numpy"])
-    if explicit and missing:
-        name = next(iter(missing))
-        raise UsageError(f"--frameworks {name}: {missing[name]}")
-    return [n for n in wanted if n not in missing], missing
+    if not registry.installed("numpy"):
+        raise UsageError(registry.missing("numpy"))
+    skipped: dict[str, str] = {}
+    for target in registry.expand(named):
+        reason = registry.missing(target)
+        name = registry.split(target)[0]
+        if reason and explicit and (target in named or not registry.installed(name)):
+            raise UsageError(f"--frameworks {target if target in named else name}: {reason}")
+        if not reason and args.dtype == "float64" and target in registry.KERAS_FLOAT32_ONLY and target not in named:
+            reason = registry.keras_float64_reason(target)
+        if reason:
+            skipped[target] = reason
+    runnable = [t for t in registry.expand(named) if t not in skipped]
+    return runnable, skipped
 
 
 def check_book(args) -> None:
@@ -231,8 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line unless --debug
         if debug:
             traceback.print_exc()
-        from shared.runner import one_line
-
         print(f"compare.py: internal error: {one_line(exc)} (run with --debug for the traceback)", file=sys.stderr)
         return 1
 
@@ -260,7 +273,7 @@ def _main(argv: list[str]) -> int:
     devices = list(DEVICES) if args.device in ("all", "auto") else [args.device]
     modes = list(MODES) if args.mode == "all" else [args.mode]
     request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing,
-                      gpu_if_seen=args.device == "auto")
+                      gpu_if_seen=args.device == "auto", timeout=args.timeout, seed=args.seed)
     config = {"arch": list(problem.spec.sizes), "hidden_activation": problem.spec.hidden_activation,
               "output_activation": problem.spec.output_activation, "loss": problem.spec.loss,
               "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
@@ -289,7 +302,7 @@ def _main(argv: list[str]) -> int:
 
         report = harness.report
         if report["runs"]:
-            harness._verdict()
+            harness.finish()
             err = Console(stderr=True)
             err = err if err.is_terminal else Console(stderr=True, width=160)
             err.print("Interrupted; runs that finished:")

@@ -21,35 +21,37 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpu_name(modules: dict[str, ModuleType]) -> str | None:
-    """The first CUDA GPU any loaded library reports, else None."""
-    if "torch" in modules:
-        import torch
+def gpu_name(library: str) -> str | None:
+    """The CUDA GPU a loaded library reports, else None (asked in the process that loaded it)."""
+    try:
+        if library == "torch":
+            import torch
 
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
-    if "jax" in modules:
-        import jax
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        if library == "jax":
+            import jax
 
-        for device in jax.devices():
-            if device.platform == "gpu":
-                return device.device_kind
-    if "tensorflow" in modules:
-        import tensorflow as tf
+            return next((d.device_kind for d in jax.devices() if d.platform == "gpu"), None)
+        if library == "tensorflow":
+            import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+            gpus = tf.config.list_physical_devices("GPU")
+            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name) if gpus else None
+    except Exception:
+        return None
     return None
 
 
-def describe(modules: dict[str, ModuleType]) -> dict:
-    versions: dict[str, str] = {}
-    for module in modules.values():
-        try:
-            versions.update(module.versions())
-        except Exception as exc:  # a library that cannot say its version still ran
-            versions[module.NAME] = f"unknown ({exc.__class__.__name__})"
+def versions_of(module: ModuleType) -> dict[str, str]:
+    try:
+        return dict(module.versions())
+    except Exception as exc:  # a library that cannot say its version still ran
+        return {module.NAME: f"unknown ({exc.__class__.__name__})"}
+
+
+def describe(versions: dict[str, str] | None = None, gpu: str | None = None) -> dict:
+    """The machine, and the libraries' versions and threads as their workers reported them."""
+    versions = versions or {}
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -58,6 +60,6 @@ def describe(modules: dict[str, ModuleType]) -> dict:
         "threads": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ}
                    | {k: v for k, v in versions.items() if "thread" in k},
         "versions": {k: v for k, v in versions.items() if "thread" not in k},
-        "gpu": gpu_name(modules),
+        "gpu": gpu,
         "executable": sys.executable,
     }

@@ -3,3 +3,9 @@
 
 class UsageError(Exception):
     """Raised before any training starts; its message is printed as one line on stderr."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -43,12 +43,62 @@ def known() -> tuple[str, ...]:
     return (*FRAMEWORKS, *EXTRA)
 
 
+# Keras 3 runs on any of these; each backend is a row of its own ("keras:jax"), run in its own
+# worker process since Keras fixes its backend when imported.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+KERAS_TARGETS = tuple(f"keras:{b}" for b in KERAS_BACKENDS)
+
+
+# Keras 3 maps 64-bit results of its ops to 32 bits on every backend but TensorFlow
+# (BIT64_TO_BIT32_DTYPE in keras/src/backend/common/dtypes.py, Keras 3.15).
+KERAS_FLOAT32_ONLY = ("keras:jax", "keras:torch")
+
+
+def keras_float64_reason(target: str) -> str:
+    backend = split(target)[1]
+    return (f"Keras 3 computes float64 models in float32 on its {backend} backend (only TensorFlow keeps 64 bits); "
+            f"name {target} to run it anyway")
+
+
+def split(target: str) -> tuple[str, str | None]:
+    """"keras:jax" → ("keras", "jax"); "torch" → ("torch", None)."""
+    name, _, backend = target.partition(":")
+    return name, backend or None
+
+
+def expand(targets: list[str]) -> list[str]:
+    """"keras" means Keras on each of its backends; everything else is itself."""
+    out: list[str] = []
+    for target in targets:
+        for t in (KERAS_TARGETS if target == "keras" else (target,)):
+            if t not in out:
+                out.append(t)
+    return out
+
+
+def missing(target: str) -> str | None:
+    """Why a target cannot run here (a package to install), or None."""
+    name, backend = split(target)
+    for package in (name, backend) if backend else (name,):
+        if not installed(package):
+            return f"{REQUIRES[package]} is not installed; install it with: {INSTALL[package]}"
+    return None
+
+
+def import_implementation(module_path: str, name: str) -> ModuleType:
+    """Import an implementation module as `load` does, for a worker that was told its path."""
+    with quiet_native_stderr():
+        module = importlib.import_module(module_path)
+        module.device_unavailable("gpu")  # device discovery logs natively (e.g. XLA's failed cuInit): do it here
+    return module
+
+
 class MissingLibraryError(Exception):
     """The library behind an implementation is not installed; the message says how to install it."""
 
 
 def installed(name: str) -> bool:
-    return importlib.util.find_spec(REQUIRES[name]) is not None
+    return importlib.util.find_spec(REQUIRES.get(name, name)) is not None
 
 
 @contextlib.contextmanager
@@ -76,11 +126,14 @@ def load(name: str) -> ModuleType:
     if not installed(name):
         raise MissingLibraryError(f"{REQUIRES[name]} is not installed; install it with: {INSTALL[name]}")
     if name in ("tensorflow", "keras") and installed("torch"):
-        importlib.import_module("torch")  # PyTorch first, always
-    with quiet_native_stderr():
-        module = importlib.import_module(MODULES[name])
-        module.device_unavailable("gpu")  # device discovery logs natively (e.g. XLA's failed cuInit): do it here
-    return module
+        importlib.import_module("torch")  # PyTorch first, always, when one process loads both
+    return import_implementation(MODULES[name], name)
+
+
+def ordered_targets(targets: list[str]) -> list[str]:
+    """Targets in the registry's order, Keras' backends in KERAS_BACKENDS order."""
+    order = [t for name in known() for t in (KERAS_TARGETS if name == "keras" else (name,))]
+    return [t for t in order if t in targets]
 
 
 def ordered(names: list[str]) -> list[str]:

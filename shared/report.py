@@ -10,11 +10,19 @@ import sys
 import tempfile
 
 COLUMNS = ("library", "mode", "device", "status", "steps", "max Δ vs NumPy", "final loss", "first call",
-           "µs/step", "× NumPy", "note")
+           "µs/step", "× NumPy", "import", "peak RSS", "note")
 
 
 def _num(x: float | None, fmt: str) -> str:
     return "–" if x is None else format(x, fmt)
+
+
+WORKER_LEGEND = ("Each library runs in its own worker process: import = seconds to import it there; "
+                 "peak RSS = the worker's peak resident memory during the run, from the OS.")
+
+
+def _mib(value: int | None) -> str:
+    return "–" if value is None else f"{value / 2**20:,.0f} MiB"
 
 
 def table_rows(report: dict) -> list[tuple[str, ...]]:
@@ -40,7 +48,9 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
         rows.append((library, r["mode"], r["device"], r["status"], str(r["steps_run"] or "–"),
                      "ref" if r is report["runs"][0] else _num(diff, ".1e"), _num(r["final_loss"], ".6g"),
                      _num(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
-                     _num(t.get("step_us_median"), ".1f"), _num(r.get("speed_vs_numpy"), ".2f"), note))
+                     _num(t.get("step_us_median"), ".1f"), _num(r.get("speed_vs_numpy"), ".2f"),
+                     _num(r.get("import_s"), ".1f") + (" s" if r.get("import_s") is not None else ""),
+                     _mib(r.get("peak_rss_bytes")), note))
     return rows
 
 
@@ -65,8 +75,10 @@ def verdict(report: dict) -> str:
         bad = [f"{_run_name(r)}: {parity_problem(r, parity['tolerance'])}" for r in ok if r.get("parity_ok") is False]
         return f"PARITY BROKEN against NumPy: {'; '.join(bad)}{tail}."
     if failed:
-        return f"FAILED: {', '.join(_run_name(r) for r in failed)}; " \
-               f"the {len(ok)} other runs agree with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
+        others = ("no other run to compare" if not ok else "the 1 other run agrees" if len(ok) == 1
+                  else f"the {len(ok)} other runs agree")
+        agree = "" if not ok else f" with NumPy within {parity['tolerance']:g} (worst {worst})"
+        return f"FAILED: {', '.join(_run_name(r) for r in failed)}; {others}{agree}{tail}."
     if not ok:
         return f"OK: the NumPy reference ran; nothing else to compare{tail}."
     runs_agree = "the 1 run agrees" if len(ok) == 1 else f"all {len(ok)} runs agree"
@@ -85,7 +97,7 @@ def print_table(report: dict, console) -> None:
     title = (f"{report['task']}  arch {','.join(map(str, cfg['arch']))}  {cfg['dtype']}  lr {cfg['lr']:g}  "
              f"{cfg['steps']} steps  batch {cfg['batch_size']}  seed {cfg['seed']}")
     table = Table(title=title, title_justify="left", expand=False)
-    numeric = ("steps", "max Δ vs NumPy", "final loss", "first call", "µs/step", "× NumPy")
+    numeric = ("steps", "max Δ vs NumPy", "final loss", "first call", "µs/step", "× NumPy", "import", "peak RSS")
     for name in COLUMNS:
         table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
     from rich.markup import escape
@@ -97,8 +109,8 @@ def print_table(report: dict, console) -> None:
     line = ground_truth_line(report)
     if line:
         console.print(line, highlight=False, markup=False)
-    console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history.",
-                  highlight=False)
+    console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history. "
+                  f"{WORKER_LEGEND}", highlight=False)
     console.print(verdict(report), style="bold green" if report["ok"] else "bold red", highlight=False, markup=False)
 
 
@@ -123,6 +135,7 @@ def markdown(report: dict) -> str:
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(report)]
     line = ground_truth_line(report)
     lines += ["", f"**{verdict(report)}**", "", *([line, ""] if line else []),
+              WORKER_LEGEND, "",
               "max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history; "
               f"tolerance {report['parity']['tolerance']:g}: {report['parity']['tolerance_reason']}", "",
               "## Environment", "",

@@ -1,14 +1,15 @@
 """The harness: run every requested library × mode × device, time it, check it against NumPy.
 
-Every run starts from the same `Problem`. The NumPy reference always runs (on the CPU, in
-full); each other run is compared with the reference at the step it stopped at. A library
-that is missing, unavailable on a device, raises, or diverges becomes one `skipped` or
+Every run starts from the same `Problem`. Each library, and Keras once per backend, runs in a
+worker process of its own (shared/worker.py), one after another; the NumPy reference too, so
+that every row's import time and memory are measured alike. The reference always runs (on the
+CPU, in full); each other run is compared with it at the step it stopped at. A library that is
+missing, unavailable on a device, raises, crashes, hangs or diverges becomes one `skipped` or
 `failed` row with a one-line reason; the other runs go on.
 """
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,17 +19,17 @@ from shared import registry
 from shared.environment import describe
 from shared.interface import Problem, TrainOutput
 from shared.tasks import Dataset, Task
-from shared.timing import time_runner
 from shared.tolerances import TOLERANCES, abs_diff, scaled_diff
+from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerJob
 
 # Modes too slow per step to run a 10,000-step schedule in the default run (milliseconds per
 # tiny step, measured on a 2-core CPU): without an explicit --steps they run this prefix.
-STEP_CAPS = {("tensorflow", "eager"): 300, ("keras", "eager"): 300, ("jax", "eager"): 200}
-
+STEP_CAPS = {("tensorflow", "eager"): 300, ("keras", "eager"): 300, ("jax", "eager"): 200,
+             ("keras:torch", "compiled"): 2_000}
 
 @dataclass
 class Request:
-    """What the user asked for, after validation."""
+    """What the user asked for, after validation. `frameworks` are targets: "torch", "keras:jax"..."""
 
     frameworks: list[str]
     modes: list[str]
@@ -39,11 +40,8 @@ class Request:
     debug: bool = False
     skipped_frameworks: dict[str, str] = field(default_factory=dict)  # missing, with reason
     gpu_if_seen: bool = False  # --device auto: keep "gpu" only if some library sees a GPU
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")
+    timeout: float = DEFAULT_TIMEOUT_S
+    seed: int = 0
 
 
 def first_non_finite(history: np.ndarray, marks: list[int]) -> str | None:
@@ -88,9 +86,12 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def run_row(framework: str, mode: str, device: str, status: str, reason: str | None = None) -> dict:
-    return {"framework": framework, "mode": mode, "device": device, "status": status, "reason": reason,
-            "steps_run": 0, "predictions": None, "final_loss": None, "max_abs_diff": None, "timing": None}
+def run_row(target: str, mode: str, device: str, status: str, reason: str | None = None) -> dict:
+    framework, backend = registry.split(target)
+    row = {"framework": framework, "mode": mode, "device": device, "status": status, "reason": reason,
+           "steps_run": 0, "predictions": None, "final_loss": None, "max_abs_diff": None, "timing": None,
+           "import_s": None, "peak_rss_bytes": None}
+    return row | ({"keras_backend": backend} if backend else {})
 
 
 def fill_row(row: dict, problem: Problem, timed, out: TrainOutput) -> None:
@@ -114,10 +115,13 @@ class Harness:
                  progress: Callable[[str], None] = lambda _: None):
         self.task, self.dataset, self.problem, self.request = task, dataset, problem, request
         self.progress = progress
-        self.modules: dict = {}
         self.references: dict[int, TrainOutput] = {}
+        self.versions: dict[str, str] = {}
+        self.keras_backends: list[str] = []
+        self.gpu: str | None = None
+        self.gpu_seen = False
         tol = TOLERANCES[problem.spec.dtype]
-        self.report = {"task": task.name, "config": config, "environment": {}, "reference": "numpy",
+        self.report = {"task": task.name, "config": config, "environment": describe(), "reference": "numpy",
                        "runs": [], "parity": {"ok": True, "worst": 0.0, "tolerance": tol.value, "tolerance_reason": tol.reason},
                        "ground_truth": self._ground_truth()}
 
@@ -126,21 +130,8 @@ class Harness:
 
         return ground_truth(self.task.name, self.dataset.x, self.dataset.t)
 
-    def _load(self, name: str) -> object | str:
-        """The module, or a one-line reason why it cannot run."""
-        if name in self.modules:
-            return self.modules[name]
-        try:
-            self.modules[name] = registry.load(name)
-        except registry.MissingLibraryError as exc:
-            return f"skipped:{exc}"
-        except Exception as exc:
-            if self.request.debug:
-                traceback.print_exc()
-            return f"failed:import failed: {one_line(exc)}"
-        return self.modules[name]
-
     def reference(self, steps: int) -> TrainOutput:
+        """The NumPy result after `steps` steps (computed here, untimed, for capped runs)."""
         if steps not in self.references:
             from implementations import numpy_backend
 
@@ -148,93 +139,112 @@ class Harness:
         return self.references[steps]
 
     def run(self) -> dict:
-        self.report["environment"] = describe({})
-        numpy_module = self._load("numpy")
-        if self.request.gpu_if_seen:
-            self._drop_gpu_unless_seen()
-        self._run_reference(numpy_module)
-        for name, reason in self.request.skipped_frameworks.items():
-            self.report["runs"].append(run_row(name, "all", "all", "skipped", reason))
-        for name in registry.ordered(self.request.frameworks):
-            if name == "numpy":
-                continue
-            module = self._load(name)
-            for device in self.request.devices:
-                for mode in self.request.modes:
-                    self.report["runs"].append(self._run_one(name, module, mode, device))
-        with registry.quiet_native_stderr():
-            self.report["environment"] = describe(self.modules)
-        self._verdict()
+        self._run_target("numpy")
+        skipped = self.request.skipped_frameworks
+        for target in registry.ordered_targets([*self.request.frameworks, *skipped]):
+            if target in skipped:
+                self.report["runs"].append(run_row(target, "all", "all", "skipped", skipped[target]))
+            elif target != "numpy":
+                self._run_target(target)
+        self.finish()
         return self.report
 
-    def _drop_gpu_unless_seen(self) -> None:
-        modules = [self._load(n) for n in registry.ordered(self.request.frameworks) if n != "numpy"]
-        with registry.quiet_native_stderr():
-            seen = any(not isinstance(m, str) and m.device_unavailable("gpu") is None for m in modules)
-        if not seen:
+    def finish(self) -> None:
+        """Settle the devices, the environment and the verdict from what has run (also after an interrupt)."""
+        if self.request.gpu_if_seen and not self.gpu_seen and "gpu" in self.request.devices:
             self.request.devices = [d for d in self.request.devices if d != "gpu"]
+            self.report["runs"] = [r for r in self.report["runs"] if r["device"] != "gpu"]
         self.report["config"]["devices"] = list(self.request.devices)
+        versions = dict(self.versions)
+        if self.keras_backends:
+            versions["keras_backend"] = ", ".join(self.keras_backends)
+        self.report["environment"] = describe(versions, self.gpu)
+        self._verdict()
 
-    def _run_reference(self, numpy_module) -> None:
-        problem = self.problem
-        self.progress(f"numpy {'book' if self.request.book else 'eager'} cpu ({problem.schedule.steps} steps)")
-        if self.request.book:
-            from implementations.book import book_runner
+    def _pairs(self, target: str) -> list[tuple[str, str]]:
+        """The (device, mode) runs a target owes the report, in order."""
+        if target == "numpy":
+            mode = "book" if self.request.book else "eager"
+            return [("cpu", mode)] + [(d, "eager") for d in self.request.devices if d != "cpu" and "numpy" in self.request.frameworks]
+        return [(device, mode) for device in self.request.devices for mode in self.request.modes]
 
-            runner, mode = book_runner(problem.spec.sizes, self.report["config"]["seed"]), "book"
-        else:
-            runner, mode = numpy_module.prepare(problem, "eager", "cpu"), "eager"
-        timed = time_runner(runner, problem.schedule.steps, self.request.repeat)
-        row = run_row("numpy", mode, "cpu", "ok")
-        fill_row(row, problem, timed, timed.first)
-        if not self.request.book:
-            self.references[problem.schedule.steps] = timed.first
-        bad = first_non_finite(timed.first.loss_history, problem.schedule.record_steps())
-        if bad:
-            row.update(status="failed", reason=f"reference {bad}; lower --lr")
-        self.report["runs"].append(row)
-        for device in self.request.devices:
-            if device != "cpu" and "numpy" in self.request.frameworks:
-                self.report["runs"].append(run_row("numpy", "eager", device, "skipped", numpy_module.device_unavailable(device)))
+    def _run_target(self, target: str) -> None:
+        """All of a target's runs in one worker; a new worker after one dies, for the runs left."""
+        pending = self._pairs(target)
+        job = WorkerJob(target, registry.MODULES[registry.split(target)[0]], self.problem.spec.dtype, self.request.debug)
+        while pending:
+            facts = None
+            try:
+                with Worker(job, self.request.timeout) as worker:
+                    kind, payload = worker.receive(f"while importing {target}")
+                    if kind == "import_failed":
+                        self._fail(target, pending, payload)
+                        return
+                    facts = payload
+                    self._note_library(facts)
+                    while pending:
+                        device, mode = pending[0]
+                        row = self._run_in(worker, facts, target, device, mode)
+                        pending.pop(0)
+                        self.report["runs"].append(row)
+            except WorkerDiedError as died:
+                if facts is None:  # died while importing: it would again
+                    self._fail(target, pending, str(died))
+                    return
+                device, mode = pending.pop(0)
+                self.report["runs"].append(run_row(target, mode, device, "failed", str(died))
+                                           | {"import_s": facts["import_s"]})
 
-    def _run_one(self, name: str, module, mode: str, device: str) -> dict:
-        if isinstance(module, str):
-            status, reason = module.split(":", 1)
-            return run_row(name, mode, device, status, reason)
-        if mode not in module.MODES:
-            return run_row(name, mode, device, "skipped", f"{name} has no {mode} mode")
-        backend = module.versions().get("keras_backend")
-        try:
-            with registry.quiet_native_stderr():
-                unavailable = module.device_unavailable(device)
-        except Exception as exc:
-            unavailable = f"cannot query devices: {one_line(exc)}"
+    def _fail(self, target: str, pending: list[tuple[str, str]], reason: str) -> None:
+        for device, mode in pending:
+            self.report["runs"].append(run_row(target, mode, device, "failed", reason))
+        pending.clear()
+
+    def _note_library(self, facts: dict) -> None:
+        self.versions |= {k: v for k, v in facts["versions"].items() if k != "keras_backend"}
+        if facts.get("keras_backend"):
+            self.keras_backends.append(facts["keras_backend"])
+        if facts["unavailable"].get("gpu") is None:
+            self.gpu_seen = True
+            self.gpu = self.gpu or facts.get("gpu")
+
+    def _run_in(self, worker: Worker, facts: dict, target: str, device: str, mode: str) -> dict:
+        name = registry.split(target)[0]
+        measured = {"import_s": facts["import_s"]}
+        if mode not in facts["modes"] and mode != "book":
+            return run_row(target, mode, device, "skipped", f"{name} has no {mode} mode") | measured
+        unavailable = facts["unavailable"].get(device)
         if unavailable:
-            return run_row(name, mode, device, "skipped", unavailable) | ({"keras_backend": backend} if backend else {})
+            return run_row(target, mode, device, "skipped", unavailable) | measured
         problem = self.problem
-        cap = STEP_CAPS.get((name, mode))
+        cap = STEP_CAPS.get((target, mode)) or STEP_CAPS.get((name, mode))
         if cap and not self.request.steps_explicit and problem.schedule.steps > cap:
             problem = problem.prefix(cap)
         steps = problem.schedule.steps
-        self.progress(f"{name} {mode} {device} ({steps} steps)")
-        row = run_row(name, mode, device, "ok")
-        if backend:
-            row["keras_backend"] = backend
-        try:
-            timed = time_runner(module.prepare(problem, mode, device), steps, self.request.repeat)
-        except Exception as exc:
-            if self.request.debug:
-                traceback.print_exc()
-            row.update(status="failed", reason=one_line(exc))
+        self.progress(f"{target} {mode} {device} ({steps} steps)")
+        result = worker.run(RunRequest(mode, device, problem, self.request.repeat, self.request.seed))
+        row = run_row(target, mode, device, result.status, result.reason) | measured
+        if result.status != "ok":
             return row
-        fill_row(row, problem, timed, timed.first)
+        fill_row(row, problem, result.timed, result.timed.first)
+        row.update(peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)
+        if device == "gpu":
+            row.update(peak_device_bytes=result.peak_device_bytes)
+            if result.peak_device_note:
+                row["peak_device_note"] = result.peak_device_note
         if steps < self.problem.schedule.steps:
             row["note"] = f"ran the first {steps} of {self.problem.schedule.steps} steps (slow mode; pass --steps to run all)"
-        bad = first_non_finite(timed.first.loss_history, problem.schedule.record_steps())
+        bad = first_non_finite(result.timed.first.loss_history, problem.schedule.record_steps())
+        if target == "numpy":
+            if mode != "book":
+                self.references[steps] = result.timed.first
+            if bad:
+                row.update(status="failed", reason=f"reference {bad}; lower --lr")
+            return row
         if bad:
             row.update(status="failed", reason=bad)
             return row
-        diff = compare(timed.first, self.reference(steps), self.problem.spec.dtype)
+        diff = compare(result.timed.first, self.reference(steps), self.problem.spec.dtype)
         row["max_abs_diff"] = _finite_or_none(diff["max_abs_diff"])
         row["diff"] = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in diff.items()}
         row["parity_ok"] = diff["dtype_ok"] and diff["scaled"] <= self.report["parity"]["tolerance"]

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from shared import registry
-from shared.errors import UsageError
+from shared.errors import UsageError, one_line
 from shared.interface import DEVICES, ModelSpec, Problem, Schedule
 from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
 from shared.randomness import draw
@@ -94,8 +94,6 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
                     timed, measured = measure(module, mode, device, width, batch, sweep, dtype)
                     spent = time.perf_counter() - start
                 except Exception as exc:
-                    from shared.runner import one_line
-
                     rows.append(row | {"status": "failed", "reason": one_line(exc)})
                     continue
                 step_s = measured["step_us_median"] / 1e6
@@ -294,7 +292,7 @@ def main(argv: list[str]) -> int:
         return 2
     from rich.console import Console
 
-    from shared.environment import describe
+    from shared.environment import describe, gpu_name, versions_of
     from shared.report import write_reports
 
     sweep = SWEEPS["quick" if args.quick else "default"]
@@ -310,8 +308,14 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("compare.py scale: interrupted; no report files written", file=sys.stderr)
         return 130
+    versions: dict[str, str] = {}
+    gpu = None
     with registry.quiet_native_stderr():
-        environment = describe({n: registry.load(n) for n in frameworks if registry.installed(n)})
+        for name in frameworks:
+            if registry.installed(name):
+                versions |= versions_of(registry.load(name))
+                gpu = gpu or gpu_name(name)
+    environment = describe(versions, gpu)
     report = {"config": {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
                          "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
                          "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep},

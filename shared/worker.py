@@ -1,0 +1,241 @@
+"""Each library in a worker process of its own: spawned (not forked, so it inherits no library
+state), one at a time, so that timed runs never overlap.
+
+Why: the libraries' process-wide switches (JAX's x64, Keras' backend and floatx) are then set
+once per worker for its one dtype and backend, and a library that segfaults, is killed for
+memory, exits or hangs costs its own rows, not the report.
+
+Protocol, over a `multiprocessing` pipe: the parent starts a worker for one target ("torch",
+"keras:jax", ...); the worker imports it and answers ("loaded", facts about the library) or
+("import_failed", reason); then for each run the parent sends a `RunRequest` and the worker
+answers ("run", RunResult); `None` tells it to exit. A worker that dies or does not answer in
+time is killed with its whole process group (PyTorch's compiler starts helper processes) and
+becomes a `WorkerDiedError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING
+
+from shared.errors import one_line
+
+if TYPE_CHECKING:  # not imported at run time: a fresh worker imports nothing heavy before its library
+    from shared.interface import Problem
+    from shared.timing import Timed
+
+DEFAULT_TIMEOUT_S = 900.0  # per answer: the longest full default run on the CPU takes ~1 minute
+STOP_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What a worker needs before it imports anything."""
+
+    target: str  # "torch", "keras:jax", a test-only library...
+    module: str  # the implementation module to import
+    dtype: str  # one dtype per worker: JAX's x64 is switched on only for float64
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    mode: str  # "eager", "compiled", or "book" (NumPy only: the seed's own program)
+    device: str
+    problem: Problem
+    repeat: int
+    seed: int = 0  # the book's program draws its own weights from this seed
+
+
+@dataclass
+class RunResult:
+    status: str  # "ok", "failed" or "skipped"
+    reason: str | None = None
+    timed: Timed | None = None
+    peak_rss_bytes: int | None = None
+    peak_rss_scope: str | None = None
+    peak_device_bytes: int | None = None
+    peak_device_note: str | None = None
+    info: dict = field(default_factory=dict)
+
+
+class WorkerDiedError(Exception):
+    """The worker ended without answering, or did not answer in time; str() says how."""
+
+
+def exit_reason(exitcode: int | None) -> str:
+    """How a worker ended, in words."""
+    if exitcode is None:
+        return "worker ended without an exit status"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (as the kernel's out-of-memory killer does)" if name == "SIGKILL" else ""
+        return f"worker killed by {name}{hint}"
+    return f"worker exited with status {exitcode} without answering"
+
+
+# ---------------------------------------------------------------- inside the worker
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker if the harness itself is killed."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _prepare_process(job: WorkerJob) -> None:
+    os.setpgrp()  # its own process group: killed as a whole, and Ctrl-C reaches only the harness
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    os.dup2(2, 1)  # libraries' prints must never reach the harness's stdout (--json -)
+    name, backend = job.target.partition(":")[::2]
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
+    if job.dtype == "float64":
+        os.environ["JAX_ENABLE_X64"] = "1"  # read by JAX when it is imported, before any array exists
+    else:
+        os.environ.pop("JAX_ENABLE_X64", None)
+
+
+def _load(job: WorkerJob):
+    from shared import registry
+    from shared.environment import gpu_name, versions_of
+
+    start = time.perf_counter()
+    module = registry.import_implementation(job.module, job.target)
+    import_s = time.perf_counter() - start
+    versions = versions_of(module)
+    unavailable = {}
+    for device in ("cpu", "gpu"):
+        try:
+            with registry.quiet_native_stderr():
+                unavailable[device] = module.device_unavailable(device)
+        except Exception as exc:
+            unavailable[device] = f"cannot query devices: {one_line(exc)}"
+    backend = versions.get("keras_backend")
+    library = backend if backend else job.target
+    facts = {"import_s": import_s, "versions": versions, "modes": tuple(module.MODES), "unavailable": unavailable,
+             "gpu": gpu_name(library), "keras_backend": backend}
+    return module, facts
+
+
+def _measure(module, request: RunRequest, debug: bool) -> RunResult:
+    from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
+    from shared.timing import time_runner
+
+    library = module.versions().get("keras_backend") or module.NAME
+    device_peak = DevicePeak(library, request.device)
+    device_peak.start()
+    per_run = reset_host_peak()
+    try:
+        if request.mode == "book":
+            from implementations.book import book_runner
+
+            runner = book_runner(request.problem.spec.sizes, request.seed)
+        else:
+            runner = module.prepare(request.problem, request.mode, request.device)
+        timed = time_runner(runner, request.problem.schedule.steps, request.repeat)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        return RunResult("failed", one_line(exc))
+    peak, note = device_peak.result()
+    return RunResult("ok", timed=timed, peak_rss_bytes=host_peak_rss(),
+                     peak_rss_scope="this run" if per_run else "worker lifetime",
+                     peak_device_bytes=peak, peak_device_note=note, info=dict(timed.first.info))
+
+
+def worker_main(conn: Connection, job: WorkerJob) -> None:
+    """The worker process's entry point."""
+    _prepare_process(job)
+    try:
+        module, facts = _load(job)
+    except Exception as exc:
+        if job.debug:
+            traceback.print_exc()
+        conn.send(("import_failed", f"import failed: {one_line(exc)}"))
+        return
+    conn.send(("loaded", facts))
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        conn.send(("run", _measure(module, request, job.debug)))
+
+
+# ---------------------------------------------------------------- in the harness
+
+
+class Worker:
+    """One worker process, seen from the harness. Use as a context manager: it is always gone
+    (with its process group) when the block ends, however it ends."""
+
+    def __init__(self, job: WorkerJob, timeout: float = DEFAULT_TIMEOUT_S):
+        self.job, self.timeout = job, timeout
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=worker_main, args=(child, job), name=f"nn-rosetta {job.target}")
+        self.process.start()
+        child.close()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def receive(self, what: str) -> tuple:
+        """The worker's next answer; WorkerDiedError if it ends or stays silent past the timeout."""
+        ready = wait([self.conn, self.process.sentinel], timeout=self.timeout)
+        if self.conn in ready:
+            try:
+                return self.conn.recv()
+            except (EOFError, OSError):
+                pass
+        if not ready:
+            self.kill()
+            raise WorkerDiedError(f"no answer in {self.timeout:g} s {what} (--timeout); worker stopped")
+        self.process.join(STOP_GRACE_S)
+        code = self.process.exitcode
+        self.kill()
+        raise WorkerDiedError(f"{exit_reason(code)} {what}")
+
+    def run(self, request: RunRequest) -> RunResult:
+        self.conn.send(request)
+        kind, result = self.receive(f"while running {request.mode} on {request.device}")
+        return result
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole process group, then reap the worker."""
+        pid = self.process.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.join(STOP_GRACE_S)
+
+    def close(self) -> None:
+        """Ask the worker to exit; kill it (and its group) if it does not, or on any error."""
+        if self.process.is_alive():
+            with contextlib.suppress(Exception):
+                self.conn.send(None)
+                self.process.join(STOP_GRACE_S)
+        self.kill()  # helpers the worker started (its process group) go too
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        with contextlib.suppress(Exception):
+            self.process.close()
+

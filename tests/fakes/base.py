@@ -1,0 +1,33 @@
+"""The implementation contract around the NumPy reference, with a hook that misbehaves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from implementations import numpy_backend
+from shared.interface import Problem, Runner, TrainOutput
+
+MODES = ("eager", "compiled")  # both: a misbehaving eager run must not take the compiled one with it
+
+
+def versions() -> dict[str, str]:
+    return {}
+
+
+def device_unavailable(device: str) -> str | None:
+    return None if device == "cpu" else "test library: CPU only"
+
+
+def prepare_with(misbehave: Callable[[Problem, str], None], problem: Problem, mode: str,
+                 change: Callable[[TrainOutput], None] | None = None) -> Runner:
+    """Prepare NumPy's run; `misbehave(problem, mode)` runs first, `change` edits each result."""
+    misbehave(problem, mode)
+    run = numpy_backend.prepare(problem, "eager", "cpu")
+
+    def changed() -> TrainOutput:
+        out = run()
+        if change:
+            change(out)
+        return out
+
+    return changed

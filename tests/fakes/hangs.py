@@ -1,0 +1,26 @@
+"""A test-only library whose eager run starts a helper process and then never answers; its
+compiled run is fine. The helper's pid goes to the file named by NN_ROSETTA_TEST_PIDFILE, so a
+test can check that the harness stopped it too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
+
+NAME = "hangs"
+INSTALL = "(test only)"
+
+
+def _misbehave(problem, mode: str) -> None:
+    if mode == "eager":
+        helper = subprocess.Popen(["sleep", "600"])
+        with open(os.environ["NN_ROSETTA_TEST_PIDFILE"], "w") as handle:
+            handle.write(f"{os.getpid()} {helper.pid}")
+        time.sleep(3600)
+
+
+def prepare(problem, mode: str, device: str):
+    return prepare_with(_misbehave, problem, mode)

@@ -1,0 +1,20 @@
+"""A test-only library whose eager run is killed as the out-of-memory killer would kill it; its compiled run is fine."""
+
+from __future__ import annotations
+
+import os
+import signal  # noqa: F401 (used by some of these fakes' one line)
+
+from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
+
+NAME = "killed"
+INSTALL = "(test only)"
+
+
+def _misbehave(problem, mode: str) -> None:
+    if mode == "eager":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def prepare(problem, mode: str, device: str):
+    return prepare_with(_misbehave, problem, mode)

@@ -1,0 +1,66 @@
+"""Every library in its own worker process: a worker that crashes, exits, is killed or hangs
+becomes one failed row saying what happened, the library's other runs go on in a fresh
+worker, the other libraries are untouched, and no process is left behind."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from test_harness import live_children, run_compare
+
+STEPS = ["--steps", "20", "--repeat", "1", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("segfaults", "worker killed by SIGSEGV while running eager on cpu"),
+    ("exits", "worker exited with status 3 without answering while running eager on cpu"),
+    ("killed", "worker killed by SIGKILL (as the kernel's out-of-memory killer does) while running eager on cpu"),
+])
+def test_a_dying_worker_costs_one_row(tmp_path, fake_library, name, reason):
+    fake_library(name)
+    code, report = run_compare(tmp_path, "--frameworks", f"numpy,{name},jax", *STEPS)
+    assert code == 1
+    rows = {(r["framework"], r["mode"]): r for r in report["runs"]}
+    assert rows[(name, "eager")]["status"] == "failed" and rows[(name, "eager")]["reason"] == reason
+    assert rows[(name, "compiled")]["status"] == "ok" and rows[(name, "compiled")]["parity_ok"]  # a fresh worker ran it
+    assert rows[("jax", "eager")]["status"] == rows[("jax", "compiled")]["status"] == "ok"
+    assert live_children() == []
+
+
+def test_a_silent_worker_is_stopped_with_its_helpers(tmp_path, fake_library, monkeypatch):
+    fake_library("hangs")
+    pidfile = tmp_path / "pids"
+    monkeypatch.setenv("NN_ROSETTA_TEST_PIDFILE", str(pidfile))
+    start = time.monotonic()
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,hangs", "--timeout", "8", *STEPS)
+    assert code == 1
+    rows = {r["mode"]: r for r in report["runs"] if r["framework"] == "hangs"}
+    assert rows["eager"]["reason"] == "no answer in 8 s while running eager on cpu (--timeout); worker stopped"
+    assert rows["compiled"]["status"] == "ok"
+    assert time.monotonic() - start < 60
+    worker, helper = (int(p) for p in pidfile.read_text().split())
+    for pid in (worker, helper):  # the worker and the helper it started are gone (or only await reaping)
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split(")")[1].split()[0] == "Z"
+    assert live_children() == []
+
+
+def test_a_worker_dying_while_importing_fails_all_its_rows(tmp_path, fake_library):
+    fake_library("import_crash")
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,import_crash", *STEPS)
+    assert code == 1
+    rows = [r for r in report["runs"] if r["framework"] == "import_crash"]
+    assert [r["mode"] for r in rows] == ["eager", "compiled"]  # every row it owed, once: no second try
+    assert all(r["reason"] == "worker killed by SIGSEGV while importing import_crash" for r in rows)
+
+
+def test_rows_carry_import_time_and_peak_memory(tmp_path):
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--mode", "compiled", *STEPS)
+    assert code == 0
+    for run in report["runs"]:
+        assert 0 < run["import_s"] < 120
+        assert 10 * 2**20 < run["peak_rss_bytes"] < 64 * 2**30 and run["peak_rss_scope"] == "this run"
+    numpy_run, jax_run = report["runs"]
+    assert jax_run["peak_rss_bytes"] > numpy_run["peak_rss_bytes"]  # JAX and XLA weigh more than NumPy alone
