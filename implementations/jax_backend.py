@@ -36,10 +36,13 @@ def versions() -> dict[str, str]:
 
 
 def configure(dtype: str, device: str) -> None:
-    """Precision, in one place. x64 is process-wide, so it is switched on once for every run
-    and each array is created with an explicit dtype: float32 runs stay float32 (checked by
-    the parity tests). Matmuls run at full precision: no TF32 on NVIDIA GPUs."""
-    jax.config.update("jax_enable_x64", True)
+    """Precision, in one place. x64 is process-wide: a float64 run switches it on (the harness
+    runs each dtype in a worker of its own, so float32 runs keep JAX's default, x64 off); a
+    process that runs both keeps it on, and every array is made with an explicit dtype, so
+    float32 runs stay float32 (checked by the parity tests). Matmuls run at full precision:
+    no TF32 on NVIDIA GPUs."""
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_default_matmul_precision", "highest")
 
 

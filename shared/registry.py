@@ -1,7 +1,9 @@
 """Which libraries exist and how to load them: lazily, one at a time, never breaking the others.
 
-Libraries load in the order of `FRAMEWORKS`: PyTorch before TensorFlow and Keras, since
-importing TensorFlow first has crashed processes that later import PyTorch.
+The harness loads each library in a worker process of its own (shared/worker.py). A process
+that loads several (the test suite) loads them in the order of `FRAMEWORKS`: PyTorch before
+TensorFlow and Keras, since importing TensorFlow first has crashed processes that later import
+PyTorch.
 """
 
 from __future__ import annotations

@@ -193,8 +193,11 @@ class Worker:
     def __enter__(self) -> Worker:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # an interrupt or an error here: no grace period, the worker may be mid-run
+            self.kill()
 
     def receive(self, what: str) -> tuple:
         """The worker's next answer; WorkerDiedError if it ends or stays silent past the timeout."""

@@ -68,11 +68,16 @@ def check_shape(report: dict, n_eval: int, n_out: int) -> None:
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_json_shape_for_every_task(task, tmp_path):
-    code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager", "--device", "cpu")
+    """Every library on XOR; the reference and two others on the other tasks (what differs by task
+    is the data, and a worker per library costs seconds)."""
+    some = [] if task == "xor" else ["--frameworks", "numpy,torch,jax"]
+    code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager", "--device", "cpu",
+                               *some)
     assert code == 0
     problem = problem_for(task, steps=20)
     check_shape(report, problem.x_eval.shape[0], problem.spec.n_outputs)
-    assert list(dict.fromkeys(r["framework"] for r in report["runs"])) == [n for n in registry.FRAMEWORKS if n not in MISSING]
+    expected = registry.FRAMEWORKS if task == "xor" else ("numpy", "torch", "jax")
+    assert list(dict.fromkeys(r["framework"] for r in report["runs"])) == [n for n in expected if n not in MISSING]
     assert report["runs"][0]["timing"]["repeats"] == 2
 
 

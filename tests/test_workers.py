@@ -34,10 +34,10 @@ def test_a_silent_worker_is_stopped_with_its_helpers(tmp_path, fake_library, mon
     pidfile = tmp_path / "pids"
     monkeypatch.setenv("NN_ROSETTA_TEST_PIDFILE", str(pidfile))
     start = time.monotonic()
-    code, report = run_compare(tmp_path, "--frameworks", "numpy,hangs", "--timeout", "8", *STEPS)
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,hangs", "--timeout", "4", *STEPS)
     assert code == 1
     rows = {r["mode"]: r for r in report["runs"] if r["framework"] == "hangs"}
-    assert rows["eager"]["reason"] == "no answer in 8 s while running eager on cpu (--timeout); worker stopped"
+    assert rows["eager"]["reason"] == "no answer in 4 s while running eager on cpu (--timeout); worker stopped"
     assert rows["compiled"]["status"] == "ok"
     assert time.monotonic() - start < 60
     worker, helper = (int(p) for p in pidfile.read_text().split())
