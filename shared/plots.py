@@ -131,6 +131,62 @@ def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str)
     return _save(fig, path)
 
 
+def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
+    """The NumPy reference's confusion matrix on the evaluation inputs; the title says whether
+    every library's predicted classes are the reference's."""
+    runs = _ok_runs(report)
+    truth = dataset.eval_targets.argmax(axis=1)
+    classes = len(dataset.classes)
+    reference = np.array(runs[0]["predictions"]).argmax(axis=1)
+    counts = np.zeros((classes, classes), dtype=int)
+    np.add.at(counts, (truth, reference), 1)
+    same = all(np.array_equal(np.array(r["predictions"]).argmax(axis=1), reference) for r in runs)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(counts, cmap="Blues")
+    for i in range(classes):
+        for j in range(classes):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if counts[i, j] > counts.max() / 2 else "black")
+    ax.set_xticks(range(classes), dataset.classes)
+    ax.set_yticks(range(classes), dataset.classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    accuracy = float(np.mean(reference == truth))
+    agree = (f"all {len(runs)} runs predict the same classes" if same
+             else "WARNING: the libraries' predicted classes differ")
+    ax.set_title(f"{report['task']}: confusion matrix on {report.get('accuracy_on') or 'the evaluation inputs'}\n"
+                 f"NumPy reference, accuracy {accuracy:.4f}; {agree}", fontsize=9)
+    return _save(fig, path)
+
+
+def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) -> str:
+    """The held-out images some library gets wrong, each with every library's answer."""
+    runs = _ok_runs(report)
+    truth = dataset.eval_targets.argmax(axis=1)
+    answers = {_label(r): np.array(r["predictions"]).argmax(axis=1) for r in runs}
+    wrong = sorted({int(i) for a in answers.values() for i in np.flatnonzero(a != truth)})
+    shown = wrong[:limit]
+    columns = 8
+    rows = max(1, -(-len(shown) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), shown):
+        ax.imshow(dataset.x_eval[i].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+        said = {int(a[i]) for a in answers.values()}
+        who = "all say" if len(said) == 1 else "answers"
+        ax.set_title(f"#{i} true {truth[i]}\n{who} {', '.join(str(c) for c in sorted(said))}", fontsize=8,
+                     color="black" if len(said) == 1 else "red")
+    same = all(np.array_equal(a, next(iter(answers.values()))) for a in answers.values())
+    fig.suptitle(f"{report['task']}: the {len(wrong)} held-out images some library gets wrong"
+                 f"{'' if len(wrong) <= limit else f' (first {limit})'} — "
+                 f"{'every library gets the same ones wrong, with the same answers' if same else 'the libraries disagree (red)'}"
+                 f" ({len(runs)} runs)", fontsize=10)
+    return _save(fig, path)
+
+
 def write_plots(report: dict, problem: Problem, dataset: Dataset, folder: str) -> list[str]:
     task = report["task"]
     written = [loss_curves(report, os.path.join(folder, f"{task}_loss_curves.png"))]
@@ -140,4 +196,7 @@ def write_plots(report: dict, problem: Problem, dataset: Dataset, folder: str) -
         written.append(decision_regions(report, problem, dataset, os.path.join(folder, "xor_decision_regions.png")))
     if task in ("linear", "sine"):
         written.append(fitted_function(report, problem, dataset, os.path.join(folder, f"{task}_fit.png")))
+    if task == "digits" and _ok_runs(report):
+        written.append(confusion_matrix(report, dataset, os.path.join(folder, "digits_confusion.png")))
+        written.append(misclassified(report, dataset, os.path.join(folder, "digits_misclassified.png")))
     return written

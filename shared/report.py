@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 
-COLUMNS = ("library", "mode", "device", "status", "steps", "max Δ vs NumPy", "final loss", "first call",
+COLUMNS = ("library", "mode", "device", "status", "steps", "max Δ vs NumPy", "final loss", "accuracy", "first call",
            "µs/step", "× NumPy", "import", "peak RSS", "note")
 
 
@@ -47,6 +47,7 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
             note = (note + "; " if note else "") + "repeats differ from first call"
         rows.append((library, r["mode"], r["device"], r["status"], str(r["steps_run"] or "–"),
                      "ref" if r is report["runs"][0] else _num(diff, ".1e"), _num(r["final_loss"], ".6g"),
+                     _num(r.get("accuracy"), ".4f"),
                      _num(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
                      _num(t.get("step_us_median"), ".1f"), _num(r.get("speed_vs_numpy"), ".2f"),
                      _num(r.get("import_s"), ".1f") + (" s" if r.get("import_s") is not None else ""),
@@ -97,7 +98,7 @@ def print_table(report: dict, console) -> None:
     title = (f"{report['task']}  arch {','.join(map(str, cfg['arch']))}  {cfg['dtype']}  lr {cfg['lr']:g}  "
              f"{cfg['steps']} steps  batch {cfg['batch_size']}  seed {cfg['seed']}")
     table = Table(title=title, title_justify="left", expand=False)
-    numeric = ("steps", "max Δ vs NumPy", "final loss", "first call", "µs/step", "× NumPy", "import", "peak RSS")
+    numeric = ("steps", "max Δ vs NumPy", "final loss", "accuracy", "first call", "µs/step", "× NumPy", "import", "peak RSS")
     for name in COLUMNS:
         table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
     from rich.markup import escape
@@ -106,18 +107,27 @@ def print_table(report: dict, console) -> None:
         style = {"failed": "red", "skipped": "dim"}.get(row[3])
         table.add_row(*(escape(cell) for cell in row), style=style)
     console.print(table)
-    line = ground_truth_line(report)
-    if line:
-        console.print(line, highlight=False, markup=False)
+    for line in (ground_truth_line(report), accuracy_line(report)):
+        if line:
+            console.print(line, highlight=False, markup=False)
     console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history. "
                   f"{WORKER_LEGEND}", highlight=False)
     console.print(verdict(report), style="bold green" if report["ok"] else "bold red", highlight=False, markup=False)
+
+
+def accuracy_line(report: dict) -> str | None:
+    if not report.get("accuracy_on"):
+        return None
+    return f"accuracy = share of the evaluation inputs classified right; here {report['accuracy_on']}."
 
 
 def ground_truth_line(report: dict) -> str | None:
     gt = report.get("ground_truth")
     if not gt:
         return None
+    if gt.get("reference_classifier"):
+        ref = gt["reference_classifier"]
+        return f"Outside reference: {ref['method']} reaches accuracy {ref['accuracy']:.4f} on the same held-out images."
     if gt.get("optimal_loss") is None:
         return f"Optimal loss ({gt['method']}): {gt.get('finding')}"
     ref = report["runs"][0]["final_loss"] if report["runs"] else None
@@ -133,8 +143,8 @@ def markdown(report: dict) -> str:
              f"batch {cfg['batch_size']}, seed {cfg['seed']}, {cfg['repeat']} timed repeats", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(report)]
-    line = ground_truth_line(report)
-    lines += ["", f"**{verdict(report)}**", "", *([line, ""] if line else []),
+    extra = [line for line in (ground_truth_line(report), accuracy_line(report)) if line]
+    lines += ["", f"**{verdict(report)}**", "", *(x for line in extra for x in (line, "")),
               WORKER_LEGEND, "",
               "max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history; "
               f"tolerance {report['parity']['tolerance']:g}: {report['parity']['tolerance_reason']}", "",

@@ -18,7 +18,7 @@ import numpy as np
 from shared import registry
 from shared.environment import describe
 from shared.interface import Problem, TrainOutput
-from shared.tasks import Dataset, Task
+from shared.tasks import Dataset, Task, accuracy
 from shared.tolerances import TOLERANCES, abs_diff, scaled_diff
 from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerJob
 
@@ -122,13 +122,20 @@ class Harness:
         self.gpu_seen = False
         tol = TOLERANCES[problem.spec.dtype]
         self.report = {"task": task.name, "config": config, "environment": describe(), "reference": "numpy",
+                       "accuracy_on": dataset.eval_on if task.scored else None,
                        "runs": [], "parity": {"ok": True, "worst": 0.0, "tolerance": tol.value, "tolerance_reason": tol.reason},
                        "ground_truth": self._ground_truth()}
 
     def _ground_truth(self) -> dict | None:
-        from shared.ground_truth import ground_truth
+        from shared.ground_truth import ground_truth, mlp_reference
 
-        return ground_truth(self.task.name, self.dataset.x, self.dataset.t)
+        found = ground_truth(self.task.name, self.dataset.x, self.dataset.t)
+        if self.task.name == "digits" and self.dataset.t_eval is not None:
+            spec = self.problem.spec
+            found = {"optimal_loss": None, "method": None, "finding": None,
+                     "reference_classifier": mlp_reference(self.dataset.x, self.dataset.t, self.dataset.x_eval,
+                                                           self.dataset.t_eval, spec.sizes[1:-1], spec.hidden_activation)}
+        return found
 
     def reference(self, steps: int) -> TrainOutput:
         """The NumPy result after `steps` steps (computed here, untimed, for capped runs)."""
@@ -227,6 +234,7 @@ class Harness:
         if result.status != "ok":
             return row
         fill_row(row, problem, result.timed, result.timed.first)
+        row["accuracy"] = accuracy(self.task, self.dataset, result.timed.first.predictions)
         row.update(peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)
         if device == "gpu":
             row.update(peak_device_bytes=result.peak_device_bytes)

@@ -8,7 +8,7 @@ by 1e-4 in float64. In float32 (tolerance 1e-4) a relative learning-rate error o
 only where the training dynamics amplify it: `linear` near the edge of stability (lr 0.8:
 each step overshoots and the error grows with the oscillation) and XOR at lr 0.8. Gradient
 descent on the convex `logistic` and `softmax` losses contracts it instead, to ~1e-5 at most
-(measured), and `sine` is too slow a fit to amplify it: there, only float64 catches it.
+(measured), and `sine` and `digits` fit too slowly to amplify it: there, only float64 catches it.
 `test_schedules_are_sensitive` checks all of this on the NumPy reference, and
 `test_a_perturbed_run_fails_parity` shows a perturbed library run failing."""
 
@@ -26,7 +26,7 @@ from shared.tolerances import scaled_diff, tolerance
 
 # task: (steps, learning rate or None for the task's own, record_every)
 SCHEDULES = {"xor": (400, 0.8, 50), "linear": (20, 0.8, 5), "logistic": (20, 2.0, 5), "softmax": (120, None, 20),
-             "sine": (120, None, 20)}
+             "digits": (40, None, 10), "sine": (120, None, 20)}
 LR_SEEN_IN_FLOAT32 = {"xor", "linear"}
 CLEARLY = 3  # a perturbation must move the result by at least this many tolerances
 

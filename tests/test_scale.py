@@ -9,7 +9,7 @@ import pytest
 from conftest import LOADED
 from matplotlib.image import imread
 
-from shared import scale
+from shared import cli, scale
 
 FIELDS = {"framework", "mode", "device", "sweep", "width", "batch", "steps", "step_us_median", "samples_per_s",
           "flops_per_step", "gflops_per_s", "peak_memory_bytes", "peak_rss_bytes", "status", "timing", "method"}
@@ -18,7 +18,7 @@ FIELDS = {"framework", "mode", "device", "sweep", "width", "batch", "steps", "st
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scale")
-    code = scale.main(["--quick", "--device", "cpu", "--json", str(folder / "s.json"), "--markdown", str(folder / "s.md"),
+    code = cli.main(["scale", "--quick", "--device", "cpu", "--json", str(folder / "s.json"), "--markdown", str(folder / "s.md"),
                        "--plots", str(folder)])
     return code, json.loads((folder / "s.json").read_text()), folder
 

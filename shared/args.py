@@ -1,0 +1,158 @@
+"""Argument helpers shared by every sub-command: one-line usage errors (exit 2), number and list
+parsers, and output paths checked before any work starts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+from shared.errors import UsageError, one_line
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but every usage error is one line and exit 2."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def positive_int(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
+    return value
+
+
+def seed(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 2**32 - 1 (NumPy's RandomState)")
+    return value
+
+
+def column_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a comma list of column names, e.g. age,bmi")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: names a column more than once")
+    return names
+
+
+def architecture(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    sizes = []
+    for p in parts:
+        try:
+            sizes.append(int(p))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: layer size {p!r} is not an integer") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: layer sizes must be at least 1")
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: needs at least two layer sizes (inputs and outputs), e.g. 2,2,1")
+    return tuple(sizes)
+
+
+class Selection(list):
+    """The names a comma-list flag chose, remembering whether the user named them (an
+    explicit list) or wrote `all`."""
+
+    def __init__(self, names, explicit: bool):
+        super().__init__(names)
+        self.explicit = explicit
+
+
+def choice_list(allowed: tuple[str, ...], what: str, everything: tuple[str, ...] | None = None):
+    """A comma list of `allowed` names, or `all` (= `everything`, by default all allowed)."""
+    def parse(text: str) -> Selection:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if text.strip() == "all":
+            return Selection(everything or allowed, explicit=False)
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            name = bad[0] if bad else text
+            raise argparse.ArgumentTypeError(f"unknown {what} {name!r}; expected all or a comma list of {', '.join(allowed)}")
+        return Selection(dict.fromkeys(names), explicit=True)
+    return parse
+
+
+def check_output_path(flag: str, path: str | None, folder: bool = False, stdout_ok: bool = False) -> None:
+    """Refuse, before any training, an output path that could not be written afterwards."""
+    if path is None:
+        return
+    if path == "-":
+        if stdout_ok:
+            return
+        where = "a folder" if folder else "a file path"
+        raise UsageError(f"{flag} -: expected {where}; only --json can write to stdout")
+    if not path.strip():
+        raise UsageError(f"{flag}: the path is empty")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: folder {parent} does not exist")
+    if folder:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{flag} {path}: exists and is not a folder")
+        probe_folder = path if os.path.isdir(path) else parent
+    else:
+        if os.path.isdir(path):
+            raise UsageError(f"{flag} {path}: is a folder, expected a file path")
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise UsageError(f"{flag} {path}: exists and is not a regular file (a pipe, device or broken link); "
+                             "reports replace files whole, so choose another path")
+        if os.path.isfile(path) and not os.access(path, os.W_OK):
+            raise UsageError(f"{flag} {path}: the file is not writable")
+        probe_folder = parent
+    _check_writable_folder(flag, path, probe_folder)
+
+
+def _check_writable_folder(flag: str, path: str, folder: str) -> None:
+    """Create and remove a temporary file there: permission bits alone do not tell (root, /proc,
+    read-only mounts)."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".nn-rosetta-probe-")
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write in {folder} ({exc.strerror or exc.__class__.__name__})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def guarded(prog: str, body: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Run a sub-command's body: a usage error is one line and exit 2, Ctrl-C exit 130, a bug
+    of ours one line and exit 1 (the traceback with --debug)."""
+    try:
+        return body(argv)
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if "--debug" in argv:
+            traceback.print_exc()
+        print(f"{prog}: internal error: {one_line(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

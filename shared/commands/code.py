@@ -1,0 +1,114 @@
+"""`compare.py code`: the implementations side by side.
+
+  compare.py code FUNCTION [--frameworks numpy,jax]   that function of each library, in columns
+  compare.py code --list                              the rows (functions) there are
+  compare.py code --html PATH [--report FILE]         the self-contained page, with the proof from FILE
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from shared.args import Parser, check_output_path, choice_list, guarded
+from shared.errors import UsageError
+from shared.sidebyside import LIBRARIES, ROWS, SURPRISES, Cell, cells
+
+DEFAULT_REPORT = "results/cpu_xor.json"
+COLUMN_MIN = 56  # characters a column needs to be readable; narrower terminals get one library below the other
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="compare.py code", description=__doc__.splitlines()[0])
+    p.add_argument("function", nargs="?", help=f"a row: {', '.join(ROWS)}")
+    p.add_argument("--frameworks", type=choice_list(tuple(LIBRARIES), "library"), default=None,
+                   help="all (default) or a comma list of " + ",".join(LIBRARIES))
+    p.add_argument("--list", action="store_true", help="list the rows")
+    p.add_argument("--html", metavar="PATH", help="write the side-by-side page to PATH")
+    p.add_argument("--report", metavar="FILE", default=None, help=f"report JSON for the page's proof (default {DEFAULT_REPORT})")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
+    return p
+
+
+def row_named(name: str) -> str:
+    if name.lower() == SURPRISES.lower():
+        return SURPRISES
+    if name not in ROWS:
+        raise UsageError(f"no function {name!r}; the rows are {', '.join(ROWS)}")
+    return name
+
+
+def load_report(path: str) -> dict | None:
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--report {path}: cannot read it as a compare.py JSON report ({exc.__class__.__name__})") from None
+
+
+def write_page(path: str, report_path: str) -> None:
+    from shared.report import write_atomically
+    from shared.sidebyside_html import page
+
+    report = load_report(report_path)
+    if report is not None and not {"runs", "parity", "config", "environment"} <= set(report):
+        raise UsageError(f"--report {report_path}: not a compare.py JSON report")
+    write_atomically(path, page(report, report_path))
+
+
+def _renderable(cell: Cell):
+    from rich.console import Group
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    if not cell.pieces:
+        return Text(cell.absent, style="italic dim")
+    parts = []
+    for piece in cell.pieces:
+        parts += [Text(f"{piece.path}:{piece.first}–{piece.last}", style="dim"),
+                  Syntax(piece.source, "python", word_wrap=True, background_color="default")]
+    return Group(*parts)
+
+
+def show(row: str, libraries: list[str], console) -> None:
+    from rich.rule import Rule
+    from rich.table import Table
+
+    table_cells = cells(tuple(libraries))
+    if console.width >= COLUMN_MIN * len(libraries):
+        table = Table(title=row, title_justify="left", show_lines=True, expand=True)
+        for library in libraries:
+            table.add_column(LIBRARIES[library], ratio=1, overflow="fold")
+        table.add_row(*(_renderable(table_cells[(lib, row)]) for lib in libraries))
+        console.print(table)
+        return
+    for library in libraries:  # too narrow for columns: one below the other
+        console.print(Rule(f"{LIBRARIES[library]} · {row}"))
+        console.print(_renderable(table_cells[(library, row)]))
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.html:
+        check_output_path("--html", args.html)
+        write_page(args.html, args.report or DEFAULT_REPORT)
+        print(f"wrote {args.html}")
+        return 0
+    if args.report:
+        raise UsageError("--report goes with --html PATH")
+    if args.list:
+        print("\n".join(ROWS))
+        return 0
+    if not args.function:
+        raise UsageError("name a FUNCTION to show, or pass --list or --html PATH")
+    row = row_named(args.function)
+    from rich.console import Console
+
+    show(row, list(args.frameworks or LIBRARIES), Console())
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    return guarded("compare.py code", _main, argv)

@@ -1,0 +1,181 @@
+"""`compare.py` (no sub-command): parse, validate everything before training, run, report.
+
+Exit status: 0 every requested run ok and in parity; 1 a run failed or parity broke;
+2 bad usage or bad input (one line on stderr, no traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from shared import registry
+from shared.args import Parser, architecture, check_output_path, choice_list, column_list, guarded, positive_float, positive_int, seed
+from shared.csvdata import delimiter_from_flag
+from shared.errors import UsageError
+from shared.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
+from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
+from shared.worker import DEFAULT_TIMEOUT_S
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="compare.py", description="Train the same network in NumPy, PyTorch, TensorFlow, Keras and JAX "
+               "from identical initial weights and sample order; check parity with NumPy and time each library. "
+               "Sub-command: `compare.py scale --help` for the GPU-vs-CPU scaling study.")
+    p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
+    p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.KERAS_TARGETS), "library",
+                                                    registry.FRAMEWORKS), default=None,
+                   help="all (default: every installed library) or a comma list of numpy,torch,tensorflow,keras,jax; "
+                        "keras means Keras on each installed backend, keras:tensorflow, keras:jax or keras:torch one")
+    p.add_argument("--arch", type=architecture, help="layer sizes, inputs first, e.g. 2,4,3,1 (default: the task's)")
+    p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="hidden activation (default: the task's, tanh)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the task's)")
+    p.add_argument("--steps", type=positive_int, help="training steps; always run in full when given")
+    p.add_argument("--batch-size", type=positive_int, help="samples per step; 1 = per-sample SGD (default: the task's)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the initial weights and sample order (default 0)")
+    p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
+    p.add_argument("--device", choices=[*DEVICES, "all", "auto"], default="auto",
+                   help="cpu, gpu, all (a library that sees no GPU is reported as skipped), or auto (default: "
+                        "the CPU, and the GPU too when any installed library sees one)")
+    p.add_argument("--mode", choices=[*MODES, "all"], default="all", help="eager, compiled or all (default)")
+    p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
+    p.add_argument("--record-every", type=positive_int, help="steps between recorded training losses (default: steps/100)")
+    p.add_argument("--data", help="CSV file with a header row (tasks linear, logistic, softmax)")
+    p.add_argument("--target", help="the CSV column to predict")
+    p.add_argument("--features", type=column_list, help="the CSV columns to learn from, e.g. age,bmi (default: every "
+                   "column but the target); leaves ID and text columns out")
+    p.add_argument("--delimiter", type=delimiter_from_flag, help="the CSV's separator: , ; | or tab "
+                   "(default: detected from the file)")
+    p.add_argument("--no-standardize", action="store_true", help="keep the features as they are")
+    p.add_argument("--book", action="store_true", help="the seed's own program: XOR, NumPy, its derivative quirk, 10 × 1000 steps")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
+    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
+    p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR")
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help=f"how long a library's worker process may take over one answer (importing, or one run with its "
+                        f"repeats) before it is stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
+    return p
+
+
+def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
+    """The targets that can run ("torch", "keras:jax", ...) and those to report as skipped, with why.
+
+    `keras` means Keras on each of its installed backends; `keras:jax` names one. Naming a
+    missing library is a usage error. In float64, Keras' JAX and torch backends (which compute
+    in float32) are skipped with the reason unless named themselves."""
+    explicit = args.frameworks is not None and args.frameworks.explicit
+    named = list(args.frameworks or registry.FRAMEWORKS)
+    if args.book:
+        if explicit and named != ["numpy"]:
+            raise UsageError("--book runs the seed's NumPy program only; drop --frameworks or use --frameworks numpy")
+        return ["numpy"], {}
+    if not registry.installed("numpy"):
+        raise UsageError(registry.missing("numpy"))
+    skipped: dict[str, str] = {}
+    for target in registry.expand(named):
+        reason = registry.missing(target)
+        name = registry.split(target)[0]
+        if reason and explicit and (target in named or not registry.installed(name)):
+            raise UsageError(f"--frameworks {target if target in named else name}: {reason}")
+        if not reason and args.dtype == "float64" and target in registry.KERAS_FLOAT32_ONLY and target not in named:
+            reason = registry.keras_float64_reason(target)
+        if reason:
+            skipped[target] = reason
+    runnable = [t for t in registry.expand(named) if t not in skipped]
+    return runnable, skipped
+
+
+def check_book(args) -> None:
+    if not args.book:
+        return
+    if args.task != "xor":
+        raise UsageError(f"--book reproduces the seed's XOR program; it cannot run task {args.task}")
+    for flag in ("lr", "steps", "batch_size", "activation", "data", "record_every"):
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--book uses the seed's own settings; drop --{flag.replace('_', '-')}")
+    if args.dtype != "float64":
+        raise UsageError("--book computes in float64, as the seed does; drop --dtype")
+
+
+def main(argv: list[str]) -> int:
+    return guarded("compare.py", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_book(args)
+    check_output_path("--json", args.json, stdout_ok=True)
+    check_output_path("--markdown", args.markdown)
+    check_output_path("--plots", args.plots, folder=True)
+    for flag in ("target", "features", "delimiter"):
+        if getattr(args, flag) is not None and not args.data:
+            raise UsageError(f"--{flag} needs --data FILE.csv")
+    frameworks, missing = resolve_frameworks(args)
+    task = TASKS[args.task]
+    dataset = load_dataset(task, args.data, args.target, False if args.no_standardize else None, args.features, args.delimiter)
+    sizes = args.arch or default_sizes(task, dataset)
+    steps = 10_000 if args.book else args.steps
+    problem = build_problem(task, dataset, sizes, hidden_activation=args.activation, lr=args.lr, steps=steps,
+                            batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
+                            record_every=10_000 if args.book else args.record_every)
+    from shared.runner import Harness, Request
+
+    devices = list(DEVICES) if args.device in ("all", "auto") else [args.device]
+    modes = list(MODES) if args.mode == "all" else [args.mode]
+    request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing,
+                      gpu_if_seen=args.device == "auto", timeout=args.timeout, seed=args.seed)
+    config = {"arch": list(problem.spec.sizes), "hidden_activation": problem.spec.hidden_activation,
+              "output_activation": problem.spec.output_activation, "loss": problem.spec.loss,
+              "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
+              "record_every": problem.schedule.record_every, "seed": args.seed, "dtype": args.dtype,
+              "devices": devices, "modes": modes, "frameworks": frameworks, "repeat": args.repeat, "book": args.book,
+              "data": dataset.source, "target": dataset.target_name, "features": list(dataset.feature_names),
+              "classes": list(dataset.classes),
+              "standardized": (not args.no_standardize) and task.standardize,
+              "command": "python compare.py " + " ".join(shlex.quote(a) for a in argv)}
+    json_to_stdout = args.json == "-"
+    from rich.console import Console
+
+    console = Console(stderr=json_to_stdout, quiet=json_to_stdout)
+    if not console.is_terminal:
+        console = Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)  # files and pipes: no wrapping
+    harness = Harness(task, dataset, problem, request, config)
+    try:
+        if json_to_stdout or not console.is_terminal:
+            report = harness.run()
+        else:
+            with console.status("starting…") as status:
+                harness.progress = lambda text: status.update(f"running {text}")
+                report = harness.run()
+    except KeyboardInterrupt:
+        from shared.report import print_table
+
+        report = harness.report
+        if report["runs"]:
+            harness.finish()
+            err = Console(stderr=True)
+            err = err if err.is_terminal else Console(stderr=True, width=160)
+            err.print("Interrupted; runs that finished:")
+            print_table(report, err)
+        print("compare.py: interrupted; no report files written", file=sys.stderr)
+        return 130
+    return write_outputs(report, args, console, problem, dataset)
+
+
+def write_outputs(report: dict, args, console, problem, dataset) -> int:
+    from shared.report import markdown, print_table, write_reports
+
+    if args.plots:
+        from shared.plots import write_plots
+
+        os.makedirs(args.plots, exist_ok=True)
+        written = write_plots(report, problem, dataset, args.plots)
+        report["plots"] = written
+    write_reports(report, args.json, args.markdown, markdown)
+    print_table(report, console)
+    if args.plots:
+        console.print(f"Figures: {', '.join(report['plots'])}")
+    return 0 if report["ok"] else 1

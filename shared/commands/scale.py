@@ -1,0 +1,72 @@
+"""`compare.py scale`: the scaling study's command line (the study itself is shared/scale.py)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from shared import registry
+from shared.errors import UsageError
+from shared.interface import DEVICES
+from shared.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, run_sweep
+
+
+def main(argv: list[str]) -> int:
+    from shared.args import Parser, check_output_path, choice_list
+    from shared.scale import __doc__ as study
+
+    p = Parser(prog="compare.py scale", description=study.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a tiny sweep (for tests)")
+    p.add_argument("--frameworks", type=choice_list(registry.FRAMEWORKS, "library"), default=list(registry.FRAMEWORKS))
+    p.add_argument("--device", choices=[*DEVICES, "all"], default="all")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--markdown", metavar="PATH")
+    p.add_argument("--plots", metavar="DIR")
+    try:
+        args = p.parse_args(argv)
+        check_output_path("--json", args.json, stdout_ok=True)
+        check_output_path("--markdown", args.markdown)
+        check_output_path("--plots", args.plots, folder=True)
+    except UsageError as exc:
+        print(f"compare.py scale: error: {exc}", file=sys.stderr)
+        return 2
+    from rich.console import Console
+
+    from shared.environment import describe, gpu_name, versions_of
+    from shared.report import write_reports
+
+    sweep = SWEEPS["quick" if args.quick else "default"]
+    devices = list(DEVICES) if args.device == "all" else [args.device]
+    frameworks = args.frameworks
+    console = Console(stderr=args.json == "-", quiet=args.json == "-")
+    try:
+        if console.is_terminal:
+            with console.status("starting…") as status:
+                rows = run_sweep(sweep, frameworks, devices, args.dtype, lambda text: status.update(f"running {text}"))
+        else:
+            rows = run_sweep(sweep, frameworks, devices, args.dtype)
+    except KeyboardInterrupt:
+        print("compare.py scale: interrupted; no report files written", file=sys.stderr)
+        return 130
+    versions: dict[str, str] = {}
+    gpu = None
+    with registry.quiet_native_stderr():
+        for name in frameworks:
+            if registry.installed(name):
+                versions |= versions_of(registry.load(name))
+                gpu = gpu or gpu_name(name)
+    environment = describe(versions, gpu)
+    report = {"config": {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
+                         "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
+                         "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep},
+              "environment": environment, "rows": rows, "crossovers": crossovers(rows), "growth": growth(rows)}
+    if args.plots:
+        os.makedirs(args.plots, exist_ok=True)
+        report["plots"] = [figure(report, os.path.join(args.plots, "scale_step_time.png"))]
+    write_reports(report, args.json, args.markdown, markdown)
+    if args.json != "-":
+        print(markdown(report))
+    failed = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False]
+    return 1 if failed else 0

@@ -1,0 +1,189 @@
+"""The side-by-side page: one self-contained HTML file (CSS, script and highlighted code inline,
+nothing fetched), one row per function, one column per library, the measured proof on top and
+the seed's program beside the reference at the end. Generated from the files, never pasted:
+every code block is a `Piece` of shared/sidebyside.py, highlighted by Pygments.
+
+The page's controls: a checkbox per library (hide/show its column), "read two" (pick any two
+libraries), and the same through the address: `side_by_side.html?hide=keras` or
+`?only=numpy,jax`. After applying them the script records the columns the browser really shows
+in `data-visible` on the table, which the browser test reads back.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from shared.sidebyside import LIBRARIES, ROWS, SURPRISES, Cell, Piece, cells, seed_pieces
+
+TITLE = "nn-rosetta: the same network in five libraries, side by side"
+
+CSS = """
+:root { --line: #d0d7de; --muted: #57606a; --bg: #ffffff; --head: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; background: var(--bg); }
+header, section, nav { padding: 0.6rem 1rem; }
+h1 { font-size: 1.35rem; margin: 0.3rem 0; }
+h2 { font-size: 1.1rem; margin: 0.8rem 0 0.4rem; }
+p { margin: 0.3rem 0; max-width: 70rem; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+table { border-collapse: collapse; }
+#proof table { font-size: 12.5px; }
+#proof th, #proof td { border: 1px solid var(--line); padding: 2px 8px; text-align: right; white-space: nowrap; }
+#proof th:first-child, #proof td:first-child, #proof td:nth-child(2) { text-align: left; }
+#proof .env { color: var(--muted); font-size: 12px; }
+nav { background: var(--head); border-top: 1px solid var(--line);
+      display: flex; flex-wrap: wrap; gap: 0.4rem 1.2rem; align-items: center; }
+nav label { white-space: nowrap; }
+nav .rows a { margin-right: 0.5rem; font-size: 12px; }
+#rosetta { width: 100%; table-layout: fixed; }
+#rosetta th, #rosetta td { border: 1px solid var(--line); vertical-align: top; padding: 4px; }
+#rosetta thead th { background: var(--head); position: sticky; top: 0; z-index: 1; }
+#rosetta th.fn { width: 8.5rem; text-align: left; font-weight: 600; word-break: break-word; }
+#rosetta th.fn a { color: inherit; text-decoration: none; }
+#rosetta td { min-width: 0; overflow: hidden; }
+.where { color: var(--muted); font-size: 11px; margin: 2px 0; overflow-wrap: anywhere; }
+pre.code { margin: 0 0 6px; padding: 6px; background: #f8f8f8; border: 1px solid #eaeef2; border-radius: 4px;
+           overflow-x: auto; font-size: 12px; line-height: 1.4; }
+.piece + .piece { margin-top: 6px; }
+#surprises pre.code { white-space: pre-wrap; overflow-wrap: anywhere; }  /* prose: wrapped, not scrolled */
+.absent { color: var(--muted); font-style: italic; }
+mark.quirk { background: #ffe1a8; display: inline-block; min-width: 100%; }
+.note { display: block; margin-top: 4px; background: #fff8c5; border: 1px solid #e3c55b; padding: 4px 8px; border-radius: 4px; }
+#seed .pair { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }
+@media (max-width: 900px) { #seed .pair { grid-template-columns: minmax(0, 1fr); } }
+"""
+
+SCRIPT = """
+(function () {
+  const libs = %LIBS%;
+  const table = document.getElementById('rosetta');
+  function apply(hidden) {
+    libs.forEach(function (lib) {
+      const hide = hidden.indexOf(lib) >= 0;
+      document.querySelectorAll('[data-lib="' + lib + '"]').forEach(function (el) { el.style.display = hide ? 'none' : ''; });
+      const box = document.getElementById('show-' + lib);
+      if (box) { box.checked = !hide; }
+    });
+    const visible = libs.filter(function (lib) {
+      const th = table.querySelector('thead th[data-lib="' + lib + '"]');
+      return th && getComputedStyle(th).display !== 'none';
+    });
+    table.setAttribute('data-visible', visible.join(','));
+  }
+  function hiddenNow() {
+    return libs.filter(function (lib) { return !document.getElementById('show-' + lib).checked; });
+  }
+  libs.forEach(function (lib) {
+    document.getElementById('show-' + lib).addEventListener('change', function () { apply(hiddenNow()); });
+  });
+  document.getElementById('read-two').addEventListener('click', function () {
+    const a = document.getElementById('left').value, b = document.getElementById('right').value;
+    apply(libs.filter(function (lib) { return lib !== a && lib !== b; }));
+  });
+  document.getElementById('show-all').addEventListener('click', function () { apply([]); });
+  const query = new URLSearchParams(window.location.search);
+  const only = (query.get('only') || '').split(',').filter(Boolean);
+  const hide = (query.get('hide') || '').split(',').filter(Boolean);
+  apply(only.length ? libs.filter(function (lib) { return only.indexOf(lib) < 0; }) : hide);
+})();
+"""
+
+
+def _code(piece: Piece, quirk_lines: tuple[int, ...] = ()) -> str:
+    """The piece highlighted, line for line, quirk lines marked."""
+    body = highlight(piece.source, PythonLexer(), HtmlFormatter(nowrap=True)).rstrip("\n").split("\n")
+    marked = [f'<mark class="quirk">{line}</mark>' if piece.first + i in quirk_lines else line for i, line in enumerate(body)]
+    where = f"{piece.path}:{piece.first}–{piece.last}"
+    return (f'<div class="piece" data-name="{html.escape(piece.name)}" data-file="{piece.path}" '
+            f'data-lines="{piece.first}-{piece.last}"><div class="where">{where}</div>'
+            f'<pre class="code highlight"><code>{chr(10).join(marked)}</code></pre></div>')
+
+
+def _cell(cell: Cell) -> str:
+    inner = "".join(_code(p) for p in cell.pieces) if cell.pieces else f'<p class="absent">{html.escape(cell.absent)}</p>'
+    return f'<td data-lib="{cell.library}">{inner}</td>'
+
+
+def _proof(report: dict | None, report_path: str) -> str:
+    if not report:
+        return f'<section id="proof"><p>No report at <code>{html.escape(report_path)}</code>: run compare.py first.</p></section>'
+    parity, env, cfg = report["parity"], report["environment"], report["config"]
+    rows = []
+    for run in report["runs"]:
+        if run["status"] != "ok":
+            continue
+        library = run["framework"] + (f" ({run['keras_backend']})" if run.get("keras_backend") else "")
+        diff = "reference" if run is report["runs"][0] else (
+            f"{run['diff']['scaled']:.1e}" if (run.get("diff") or {}).get("scaled") is not None else "–")
+        timing = run.get("timing") or {}
+        steps = f"{run['steps_run']}" + ("" if run["steps_run"] == cfg["steps"] else f" of {cfg['steps']}")
+        rows.append(f"<tr><td>{html.escape(library)}</td><td>{run['mode']} {run['device']}</td><td>{diff}</td>"
+                    f"<td>{timing.get('step_us_median', 0):,.1f}</td><td>{timing.get('first_call_s', 0):.2f} s</td>"
+                    f"<td>{steps}</td></tr>")
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(env.get("versions", {}).items()))
+    return (f'<section id="proof"><h2>The proof beside the code</h2>'
+            f"<p>From <code>{html.escape(report_path)}</code> (<code>{html.escape(cfg.get('command', ''))}</code>): "
+            f"{report['task']}, arch {','.join(map(str, cfg['arch']))}, {cfg['dtype']}, lr {cfg['lr']:g}, batch "
+            f"{cfg['batch_size']}, seed {cfg['seed']}. Every library starts from the same weights and takes the same samples "
+            f"in the same order; max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss "
+            f"history, tolerance {parity['tolerance']:g}.</p>"
+            "<table><thead><tr><th>library</th><th>mode, device</th><th>max Δ vs NumPy</th><th>µs/step</th>"
+            f"<th>first call</th><th>steps</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f'<p class="env">Measured on {html.escape(str(env.get("cpu")))} ({env.get("cpu_count")} logical cores), GPU '
+            f'{html.escape(str(env.get("gpu") or "none"))}, Python {env.get("python")}; {html.escape(versions)}.</p></section>')
+
+
+def _controls() -> str:
+    boxes = "".join(f'<label><input type="checkbox" id="show-{lib}" checked> {name}</label>' for lib, name in LIBRARIES.items())
+    options = "".join(f'<option value="{lib}">{name}</option>' for lib, name in LIBRARIES.items())
+    right = options.replace('value="torch"', 'value="torch" selected')
+    links = "".join(f'<a href="#{row}">{row}</a>' for row in ROWS)
+    return (f'<nav id="controls"><span>Show: {boxes}</span>'
+            f'<span>Read two: <select id="left" aria-label="left library">{options}</select> '
+            f'<select id="right" aria-label="right library">{right}</select> '
+            f'<button id="read-two" type="button">side by side</button> '
+            f'<button id="show-all" type="button">all five</button></span>'
+            f'<span class="rows">Rows: {links}</span></nav>')
+
+
+def _seed_section(reference_cell: Cell) -> str:
+    seed = "".join(_code(piece, tuple(quirk)) for piece, quirk in seed_pieces())
+    reference = "".join(_code(p) for p in reference_cell.pieces)
+    return ('<section id="seed"><h2>From the seed to the reference</h2>'
+            '<p>Left: the book chapter\'s XOR program (<code>implementations/book.py</code>, ported to Python 3 and '
+            'nothing else). Right: the NumPy reference\'s backpropagation. <span class="note">Marked: the seed\'s quirk. '
+            '<code>tanh_derivative</code> is applied to a layer\'s <em>output</em> y = tanh(a), so it computes '
+            '1 − tanh²(tanh(a)) where backpropagation needs 1 − tanh²(a) = 1 − y². XOR is still learned, but the updates '
+            'do not follow the gradient: a finite-difference check fails it (tests/test_gradients.py); the reference '
+            'uses 1 − y².</span></p>'
+            f'<div class="pair"><div>{seed}</div><div>{reference}</div></div></section>')
+
+
+def page(report: dict | None, report_path: str) -> str:
+    table = cells()
+    head = "".join(f'<th data-lib="{lib}">{name}</th>' for lib, name in LIBRARIES.items())
+    body = []
+    for row in ROWS:
+        label = "Surprises (module docstring)" if row == SURPRISES else row
+        anchor = row if row != SURPRISES else "surprises"
+        body.append(f'<tr id="{anchor}"><th class="fn"><a href="#{anchor}">{html.escape(label)}</a></th>'
+                    + "".join(_cell(table[(lib, row)]) for lib in LIBRARIES) + "</tr>")
+    style = HtmlFormatter().get_style_defs(".highlight") + CSS
+    script = SCRIPT.replace("%LIBS%", json.dumps(list(LIBRARIES)))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{TITLE}</title><style>{style}</style></head><body>"
+            f"<header><h1>{TITLE}</h1><p>One row per function of the common interface, one column per library, "
+            "each cell the function's exact source with the helpers it uses, file and lines named. Generated by "
+            "<code>python compare.py code --html results/side_by_side.html</code> from the implementation files; a test "
+            "fails when this page no longer matches them.</p></header>"
+            f"{_proof(report, report_path)}{_controls()}"
+            f'<table id="rosetta" data-visible="{",".join(LIBRARIES)}"><thead><tr><th class="fn">function</th>{head}</tr>'
+            f"</thead><tbody>{''.join(body)}</tbody></table>"
+            f"{_seed_section(table[('numpy', 'gradients')])}"
+            f"<script>{script}</script></body></html>\n")

@@ -1,0 +1,126 @@
+"""The side-by-side page and terminal view: every library × function cell, each code block the
+exact source it names, the committed page current, bad names refused, and the page's own
+controls working in a real (headless) browser."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from shared.commands import code
+from shared.sidebyside import LIBRARIES, ROWS, SURPRISES, cells
+from shared.sidebyside_html import page
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "results" / "side_by_side.html"
+PIECE = re.compile(r'<div class="piece" data-name="([^"]*)" data-file="([^"]*)" data-lines="(\d+)-(\d+)">'
+                   r'<div class="where">[^<]*</div><pre class="code highlight"><code>(.*?)</code></pre></div>', re.S)
+
+
+def generated() -> str:
+    return page(code.load_report(code.DEFAULT_REPORT), code.DEFAULT_REPORT)
+
+
+def text_of(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def test_every_cell_is_there_and_every_block_is_the_source():
+    text = generated()
+    for row in ROWS:
+        anchor = "surprises" if row == SURPRISES else row
+        start = text.index(f'<tr id="{anchor}">')
+        segment = text[start:text.index("</tr>", start)]
+        assert [m for m in re.findall(r'<td data-lib="(\w+)">', segment)] == list(LIBRARIES), row
+    blocks = PIECE.findall(text)
+    assert len(blocks) >= sum(len(c.pieces) for c in cells().values())
+    for name, path, first, last, body in blocks:
+        lines = (ROOT / path).read_text().splitlines()[int(first) - 1:int(last)]
+        assert text_of(body) == "\n".join(lines), (path, name)
+    assert "nothing of its own to show" in text  # Keras' gradients and train_step say why they are absent
+
+
+def test_helpers_sit_in_the_row_of_their_user():
+    table = cells()
+    assert [p.name for p in table[("jax", "train")].pieces] == ["train", "_scan_chunk", "_train_compiled"]
+    assert "LossHistory" in [p.name for p in table[("keras", "train")].pieces]
+    assert "training_loop" in [p.name for p in table[("tensorflow", "prepare")].pieces]
+    assert table[("keras", "gradients")].pieces == () and "fit" in table[("keras", "gradients")].absent
+
+
+def test_the_committed_page_is_current():
+    """Regenerate with: python compare.py code --html results/side_by_side.html"""
+    assert COMMITTED.read_text() == generated()
+
+
+def test_the_seed_section_marks_the_quirk():
+    seed = generated().split('<section id="seed">')[1]
+    marks = re.findall(r'<mark class="quirk">(.*?)</mark>', seed)
+    assert len(marks) == 3 and all("tanh" in text_of(m) or "activity_derivative" in text_of(m) for m in marks)
+    assert "def gradients" in text_of(seed)  # the reference beside it
+
+
+def test_proof_header_from_the_report():
+    text = generated()
+    proof = text.split('<section id="proof">')[1].split("</section>")[0]
+    assert "tolerance 1e-09" in proof and "µs/step" in proof and "first call" in proof and "Measured on" in proof
+    assert proof.count("<tr>") >= 9  # the reference and every run that finished
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["code", "gradient"], ["no function 'gradient'", "gradients", "train_step"]),
+    (["code", "loss", "--frameworks", "numpy,mxnet"], ["unknown library 'mxnet'", "numpy, torch, tensorflow, keras, jax"]),
+    (["code"], ["name a FUNCTION"]),
+    (["code", "--html", "/nonexistent/p.html"], ["--html", "does not exist"]),
+])
+def test_bad_names_exit_2_with_one_line(argv, words):
+    result = subprocess.run([sys.executable, str(ROOT / "compare.py"), *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(w in lines[0] for w in words), lines
+
+
+def test_terminal_view_in_columns_and_one_below_the_other():
+    for width, columns in ((200, True), (80, False)):
+        console = Console(width=width, file=io.StringIO(), color_system=None)
+        code.show("gradients", ["numpy", "jax"], console)
+        out = console.file.getvalue()
+        assert "def gradients(weights" in out and "return jax.grad(loss)" in out
+        assert ("NumPy · gradients" in out) is not columns
+    result = subprocess.run([sys.executable, str(ROOT / "compare.py"), "code", "--list"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.split() == list(ROWS)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--virtual-time-budget=3000"]
+
+
+def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, *HEADLESS, f"--user-data-dir={tmp_path / 'profile'}", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+def test_in_a_real_browser_a_library_can_be_hidden(tmp_path):
+    url = COMMITTED.as_uri()
+    shown = chromium(tmp_path, "--dump-dom", url)
+    assert 'data-visible="numpy,torch,tensorflow,keras,jax"' in shown.stdout
+    hidden = chromium(tmp_path, "--dump-dom", url + "?hide=keras")  # the page's own control, through its address
+    assert 'data-visible="numpy,torch,tensorflow,jax"' in hidden.stdout
+    two = chromium(tmp_path, "--dump-dom", url + "?only=numpy,jax")
+    assert 'data-visible="numpy,jax"' in two.stdout
+    shot = tmp_path / "page.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1366,900", url)
+    from matplotlib.image import imread
+
+    image = imread(shot)
+    assert image.shape[:2] == (900, 1366) and image.std() > 0.05
