@@ -55,3 +55,15 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "bash test.sh" in readme and "bash run.sh" in readme
     assert "bash test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_sub_commands_never_import_the_dispatcher():
+    """shared/cli.py dispatches to shared/commands/; nothing imports it back (no import cycle)."""
+    for path in [*(ROOT / "shared").glob("*.py"), *(ROOT / "shared" / "commands").glob("*.py")]:
+        if path.name == "cli.py":
+            continue
+        tree = ast.parse(path.read_text())
+        imported = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+        imported |= {f"{n.module}.{a.name}" if n.module else a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                     for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert "shared.cli" not in imported, path.name
