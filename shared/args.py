@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from shared.errors import UsageError, one_line
+from shared.errors import Terminated, UsageError, one_line
 
 
 class Parser(argparse.ArgumentParser):
@@ -40,6 +40,14 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
+    return value
+
+
+def timeout(text: str) -> float:
+    """Seconds to wait for a worker's answer: positive, at most a week (the OS's wait has a limit)."""
+    value = positive_float(text)
+    if value > 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"{text} is more than a week ({7 * 24 * 3600} s)")
     return value
 
 
@@ -127,6 +135,18 @@ def check_output_path(flag: str, path: str | None, folder: bool = False, stdout_
     _check_writable_folder(flag, path, probe_folder)
 
 
+def check_distinct_paths(paths: dict[str, str | None]) -> None:
+    """Two outputs to one file, or an output onto the input, would silently lose one of them."""
+    seen: dict[str, str] = {}
+    for flag, path in paths.items():
+        if path is None or path == "-":
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{seen[real]} and {flag} name the same file {path}; give each its own")
+        seen[real] = flag
+
+
 def _check_writable_folder(flag: str, path: str, folder: str) -> None:
     """Create and remove a temporary file there: permission bits alone do not tell (root, /proc,
     read-only mounts)."""
@@ -145,12 +165,15 @@ def guarded(prog: str, body: Callable[[list[str]], int], argv: list[str]) -> int
     of ours one line and exit 1 (the traceback with --debug)."""
     try:
         return body(argv)
+    except BrokenPipeError:  # the reader went away (`compare.py code --list | head -1`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
     except Exception as exc:
         if "--debug" in argv:
             traceback.print_exc()

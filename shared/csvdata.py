@@ -8,6 +8,7 @@ before any training starts.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 
@@ -75,7 +76,10 @@ def read_table(path: str, target: str, classification: bool, features: list[str]
     """Read the target and the feature columns (all the others unless `features` names them)."""
     text = _read_text(path)
     delimiter = delimiter or sniff_delimiter(text)
-    rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(cell.strip() for cell in row)]
+    try:  # a file-like reader: a newline inside a quoted cell stays in the cell
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if any(c.strip() for c in row)]
+    except csv.Error as exc:
+        raise UsageError(f"--data {path}: not a CSV file it can read ({exc})") from None
     if not rows:
         raise UsageError(f"--data {path}: the file is empty, expected a header row and data rows")
     header = [name.strip() for name in rows[0]]

@@ -33,7 +33,7 @@ def ground_truth(task_name: str, x: np.ndarray, t: np.ndarray) -> dict | None:
         method = "unpenalised maximum likelihood (Newton)"
         if separable(x1, t[:, 0]):
             return {"optimal_loss": None, "method": method, "finding": SEPARABLE}
-        best = logistic_optimum(x1, t[:, 0])
+        best = logistic_optimum(column_basis(x1), t[:, 0])
         finding = None if best is not None else NEARLY_SEPARABLE
         return {"optimal_loss": best, "method": method, "finding": finding}
     return None
@@ -48,6 +48,15 @@ def separable(x1: np.ndarray, labels: np.ndarray) -> bool:
     result = linprog(np.zeros(x1.shape[1]), A_ub=-s[:, None] * x1, b_ub=-np.ones(len(s)),
                      bounds=(None, None), method="highs")
     return result.status == 0
+
+
+def column_basis(x1: np.ndarray) -> np.ndarray:
+    """x1 rewritten in a basis of its column space: the same linear models (the same losses),
+    without the directions that repeated or collinear features add, which would make every
+    Hessian singular whether or not the classes separate."""
+    u, s, _ = np.linalg.svd(x1, full_matrices=False)
+    rank = int(np.sum(s > s[0] * 1e-10))
+    return u[:, :rank] * s[:rank]
 
 
 def _log_loss(x1: np.ndarray, labels: np.ndarray, w: np.ndarray) -> float:
@@ -89,7 +98,8 @@ def mlp_reference(x: np.ndarray, t: np.ndarray, x_eval: np.ndarray, t_eval: np.n
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    model = MLPClassifier(hidden_layer_sizes=hidden, activation=activation, max_iter=500, random_state=0)
+    named = {"sigmoid": "logistic"}.get(activation, activation)  # scikit-learn's name for the sigmoid
+    model = MLPClassifier(hidden_layer_sizes=hidden, activation=named, max_iter=500, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, t.argmax(axis=1))

@@ -192,6 +192,7 @@ def write_atomically(path: str, data: str | bytes) -> None:
     A new file gets the usual 0o666 less the umask (mkstemp alone would make it 0600); a file
     that exists keeps its mode. Something that is not a regular file (a named pipe, a device)
     is never replaced."""
+    path = os.path.realpath(path)  # a symbolic link keeps pointing at the new report
     if os.path.lexists(path) and not os.path.isfile(path):
         raise OSError(f"{path} exists and is not a regular file; not replacing it")
     mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else 0o666 & ~_current_umask()

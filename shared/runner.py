@@ -20,7 +20,7 @@ from shared.environment import describe
 from shared.interface import Problem, TrainOutput
 from shared.tasks import Dataset, Task, accuracy
 from shared.tolerances import TOLERANCES, abs_diff, scaled_diff
-from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerJob
+from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerGoneError, WorkerJob
 
 # Modes too slow per step to run a 10,000-step schedule in the default run (milliseconds per
 # tiny step, measured on a 2-core CPU): without an explicit --steps they run this prefix.
@@ -51,6 +51,20 @@ def first_non_finite(history: np.ndarray, marks: list[int]) -> str | None:
     i = int(bad[0])
     where = "before the first step" if i == 0 else f"between steps {marks[i - 1]} and {marks[i]}"
     return f"loss became {history[i]} {where}"
+
+
+def shape_problem(out: TrainOutput, problem: Problem) -> str | None:
+    """Why a result cannot be compared at all (wrong shapes), or None."""
+    expected = {"predictions": (problem.x_eval.shape[0], problem.spec.n_outputs),
+                "loss history": (len(problem.schedule.record_steps()),)}
+    for what, array in (("predictions", out.predictions), ("loss history", out.loss_history)):
+        if np.shape(array) != expected[what]:
+            return f"returned {what} of shape {np.shape(array)}, expected {expected[what]}"
+    shapes = [np.shape(w) for w in out.weights]
+    wanted = [w.shape for w in problem.weights]
+    if shapes != wanted:
+        return f"returned weights of shapes {shapes}, expected {wanted}"
+    return None
 
 
 def dtype_problem(out: TrainOutput, dtype: str) -> str | None:
@@ -180,7 +194,7 @@ class Harness:
         pending = self._pairs(target)
         job = WorkerJob(target, registry.MODULES[registry.split(target)[0]], self.problem.spec.dtype, self.request.debug)
         while pending:
-            facts = None
+            facts, done = None, 0
             try:
                 with Worker(job, self.request.timeout) as worker:
                     kind, payload = worker.receive(f"while importing {target}")
@@ -194,13 +208,16 @@ class Harness:
                         row = self._run_in(worker, facts, target, device, mode)
                         pending.pop(0)
                         self.report["runs"].append(row)
-            except WorkerDiedError as died:
+                        done += 1
+            except (WorkerGoneError, WorkerDiedError) as ended:
                 if facts is None:  # died while importing: it would again
-                    self._fail(target, pending, str(died))
+                    self._fail(target, pending, str(ended))
                     return
+                if isinstance(ended, WorkerGoneError) and done:
+                    continue  # it ended after answering its last run, which stands: a new worker for the next
                 device, mode = pending.pop(0)
-                self.report["runs"].append(run_row(target, mode, device, "failed", str(died))
-                                           | {"import_s": facts["import_s"]})
+                reason = str(ended) if isinstance(ended, WorkerDiedError) else f"{ended} before running {mode} on {device}"
+                self.report["runs"].append(run_row(target, mode, device, "failed", reason) | {"import_s": facts["import_s"]})
 
     def _fail(self, target: str, pending: list[tuple[str, str]], reason: str) -> None:
         for device, mode in pending:
@@ -233,6 +250,9 @@ class Harness:
         row = run_row(target, mode, device, result.status, result.reason) | measured
         if result.status != "ok":
             return row
+        malformed = shape_problem(result.timed.first, problem)
+        if malformed:
+            return row | {"status": "failed", "reason": malformed}
         fill_row(row, problem, result.timed, result.timed.first)
         row["accuracy"] = accuracy(self.task, self.dataset, result.timed.first.predictions)
         row.update(peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)

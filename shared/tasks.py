@@ -162,8 +162,12 @@ def load_dataset(task: Task, data: str | None = None, target: str | None = None,
 
 
 def standardized(dataset: Dataset) -> Dataset:
-    mean = dataset.x.mean(axis=0)
-    std = dataset.x.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # values near float64's limit: reported below
+        mean = dataset.x.mean(axis=0)
+        std = dataset.x.std(axis=0)
+    huge = [name for name, m, s in zip(dataset.feature_names, mean, std) if not (np.isfinite(m) and np.isfinite(s))]
+    if huge:
+        raise UsageError(f"feature {huge[0]!r} has values too large to standardise in float64; rescale it or drop it")
     constant = [name for name, s in zip(dataset.feature_names, std) if s == 0]
     if constant:
         raise UsageError(f"feature {constant[0]!r} is constant and cannot be standardised; drop it or pass --no-standardize")
@@ -198,6 +202,11 @@ def check_schedule_size(steps: int, batch: int, sizes: tuple[int, ...], dtype: s
     """Refuse, before anything is drawn, a schedule too large to hold in memory: every step's
     sample indices are drawn up front (so every library takes the same samples), and Keras
     reads a copy of the data laid out in schedule order."""
+    parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    if parameters * 8 * 4 > SCHEDULE_BYTES:  # float64 draws, then weights, gradients and a copy per library
+        raise UsageError(f"--arch {','.join(map(str, sizes))}: {parameters:,} weights would take "
+                         f"{parameters * 32 / 1e9:,.1f} GB to draw and train; at most {SCHEDULE_BYTES // 32:,} fit the "
+                         f"{SCHEDULE_BYTES // 2**30} GiB limit")
     row_bytes = 8 + (sizes[0] + sizes[-1]) * np.dtype(dtype).itemsize
     rows = steps * batch
     if rows * row_bytes > SCHEDULE_BYTES:

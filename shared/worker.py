@@ -70,6 +70,10 @@ class WorkerDiedError(Exception):
     """The worker ended without answering, or did not answer in time; str() says how."""
 
 
+class WorkerGoneError(Exception):
+    """The worker ended after its last answer, before the next request: start another."""
+
+
 def exit_reason(exitcode: int | None) -> str:
     """How a worker ended, in words."""
     if exitcode is None:
@@ -87,12 +91,21 @@ def exit_reason(exitcode: int | None) -> str:
 # ---------------------------------------------------------------- inside the worker
 
 
+def _stop_group(signum, frame) -> None:
+    """SIGTERM (sent by the kernel when the harness dies, see below): take the helper processes
+    this worker's library started (its process group) down with it."""
+    os.killpg(0, signal.SIGKILL)
+
+
 def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker if the harness itself is killed."""
+    """Linux: have the kernel send this worker SIGTERM if the harness itself is killed."""
+    signal.signal(signal.SIGTERM, _stop_group)
     with contextlib.suppress(Exception):
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the harness died before the line above: nothing will send it
+            _stop_group(signal.SIGTERM, None)
 
 
 def _prepare_process(job: WorkerJob) -> None:
@@ -216,7 +229,17 @@ class Worker:
         raise WorkerDiedError(f"{exit_reason(code)} {what}")
 
     def run(self, request: RunRequest) -> RunResult:
-        self.conn.send(request)
+        """One run; WorkerGoneError if the worker had already ended (after answering the last
+        request: that run stands, the next one needs a new worker), WorkerDiedError if it ends now."""
+        if not self.process.is_alive():
+            self.kill()
+            raise WorkerGoneError(exit_reason(self.process.exitcode))
+        try:
+            self.conn.send(request)
+        except OSError:
+            self.process.join(STOP_GRACE_S)
+            self.kill()
+            raise WorkerGoneError(exit_reason(self.process.exitcode)) from None
         kind, result = self.receive(f"while running {request.mode} on {request.device}")
         return result
 

@@ -76,6 +76,13 @@ CASES = {
     "delimiter-unknown": (["--task", "linear", "--target", "y", "--delimiter", "#"], CSV_GOOD, ["--delimiter '#'"]),
     "text-column-hint": (["--task", "linear", "--target", "y"], "id,a,y\nr1,1,2\nr2,2,3\nr3,4,1\n",
                          ["row 1", "column 'id'", "'r1' is not a number", "--features can leave"]),
+    "timeout-too-long": (["--timeout", "3e6"], None, ["--timeout", "more than a week"]),
+    "arch-too-large": (["--arch", "2,1000000000000,1"], None, ["--arch 2,1000000000000,1", "weights would take"]),
+    "json-is-markdown": (["--json", "/tmp/nn-rosetta-same.out", "--markdown", "/tmp/nn-rosetta-same.out"], None,
+                         ["--json and --markdown name the same file"]),
+    "json-onto-data": (["--task", "linear", "--target", "y", "--json", "DATA"], CSV_GOOD, ["--data and --json name the same file"]),
+    "csv-huge-cell": (["--task", "linear", "--target", "y"], "a,y\n" + "1" * 200_000 + ",2\n", ["not a CSV file it can read"]),
+    "csv-huge-value": (["--task", "linear", "--target", "y"], "a,b,y\n1e308,1,2\n-1e308,2,3\n1e308,3,5\n", ["'a' has values too large"]),
     "wrong-delimiter-hint": (["--task", "linear", "--target", "y", "--delimiter", ","], "a;b;y\n1;2;3\n4;5;6\n",
                              ["no column 'y'", "a;b;y"]),
 }
@@ -87,7 +94,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
     if csv is not None:
         path = tmp_path / "data.csv"
         path.write_bytes(csv if isinstance(csv, bytes) else csv.encode())
-        args = [*args, "--data", str(path)]
+        args = [a.replace("DATA", str(path)) for a in args] + ["--data", str(path)]
     result = subprocess.run([sys.executable, str(ROOT / "compare.py"), *args], capture_output=True, text=True, timeout=60,
                             cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
@@ -122,3 +129,9 @@ def test_naming_a_missing_library_is_exit_2_with_the_install_command(monkeypatch
     assert cli.main(["--frameworks", "numpy,jax", "--steps", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install jax" in err[0]
+
+
+def test_a_pipe_closed_early_is_not_an_error():
+    result = subprocess.run(["bash", "-c", f"'{sys.executable}' '{ROOT / 'compare.py'}' code --list | head -1; echo ${{PIPESTATUS[0]}}"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["Surprises", "0"] and "error" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,9 +158,11 @@ def test_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, fake_library):
     """Ctrl-C while a worker runs: the harness stops it, prints what finished, writes no file."""
     fake_library("interrupts")
     md = tmp_path / "r.md"
+    start = time.monotonic()
     code = cli.main(["--frameworks", "numpy,interrupts", "--steps", "10", "--device", "cpu", "--json", str(tmp_path / "r.json"),
                      "--markdown", str(md), "--plots", str(tmp_path / "plots")])
     assert code == 130
+    assert time.monotonic() - start < 6  # the running worker is killed at once, not given the 10 s grace of a normal stop
     assert os.listdir(tmp_path) == [] or os.listdir(tmp_path) == ["plots"] and os.listdir(tmp_path / "plots") == []
     err = capsys.readouterr().err
     assert "numpy" in err and "interrupted" in err  # what finished is still printed
@@ -205,16 +208,17 @@ def test_markdown_and_every_figure(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_a_run_outside_the_tolerance_breaks_parity(tmp_path, capsys, fake_library, dtype):
-    fake_library("off_by_more")
-    code, report = run_compare(tmp_path, "--frameworks", "numpy,off_by_more", "--steps", "20", "--repeat", "1",
-                               "--device", "cpu", "--dtype", dtype)
+@pytest.mark.parametrize("fake", ["off_by_more", "weights_off", "loss_off"])  # predictions, weights, loss history
+def test_a_run_outside_the_tolerance_breaks_parity(tmp_path, capsys, fake_library, dtype, fake):
+    fake_library(fake)
+    code, report = run_compare(tmp_path, "--frameworks", f"numpy,{fake}", "--steps", "20", "--repeat", "1",
+                               "--device", "cpu", "--dtype", dtype, "--mode", "eager")
     assert code == 1
     run = report["runs"][1]
     assert run["status"] == "ok" and run["parity_ok"] is False and report["parity"]["ok"] is False
     assert run["diff"]["scaled"] > report["parity"]["tolerance"]
     out = capsys.readouterr().out
-    assert "PARITY BROKEN against NumPy: off_by_more eager cpu: outside tolerance" in out
+    assert f"PARITY BROKEN against NumPy: {fake} eager cpu: outside tolerance" in out
 
 
 def test_a_run_in_the_wrong_dtype_breaks_parity_whatever_its_values(tmp_path, capsys, fake_library):
@@ -245,3 +249,30 @@ def test_reports_honour_the_umask_and_keep_an_existing_files_mode(tmp_path):
     os.mkfifo(pipe)
     with pytest.raises(OSError, match="not a regular file"):
         report_module.write_atomically(str(pipe), "x")
+
+
+def test_sigterm_stops_like_ctrl_c_with_exit_143(tmp_path, capsys, fake_library):
+    fake_library("terminates")
+    code = cli.main(["--frameworks", "numpy,terminates", "--steps", "10", "--device", "cpu", "--json", str(tmp_path / "r.json")])
+    assert code == 143
+    assert not (tmp_path / "r.json").exists() and live_children() == []
+
+
+def test_a_malformed_result_is_one_failed_row(tmp_path, fake_library):
+    fake_library("bad_shape")
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,bad_shape", "--steps", "20", "--repeat", "1", "--device", "cpu",
+                               "--mode", "eager")
+    assert code == 1
+    assert report["runs"][1]["status"] == "failed"
+    assert report["runs"][1]["reason"] == "returned loss history of shape (0,), expected (21,)"
+
+
+def test_a_symbolic_link_to_a_report_keeps_pointing_at_it(tmp_path):
+    from shared import report as report_module
+
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    report_module.write_atomically(str(link), "new")
+    assert link.is_symlink() and target.read_text() == "new"

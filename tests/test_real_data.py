@@ -99,3 +99,15 @@ def test_quasi_separated_classes_have_no_finite_optimum_either():
     t = np.array([[0.0], [0.0], [1.0], [1.0], [0.0], [1.0]])
     gt = ground_truth("logistic", x, t)
     assert gt["optimal_loss"] is None and gt["finding"] == NEARLY_SEPARABLE
+
+
+def test_collinear_features_still_have_their_optimum():
+    """A feature repeated (b = 2a) makes the Hessian singular without any separation: the
+    optimum is the one without the copy."""
+    rng = np.random.RandomState(0)
+    a = rng.randn(200, 1)
+    t = (a[:, 0] + rng.randn(200) > 0).astype(float)[:, None]
+    alone = ground_truth("logistic", a, t)
+    doubled = ground_truth("logistic", np.hstack([a, 2 * a]), t)
+    assert alone["finding"] is None and doubled["finding"] is None
+    assert doubled["optimal_loss"] == pytest.approx(alone["optimal_loss"], rel=1e-12)

@@ -26,7 +26,7 @@ PIECE = re.compile(r'<div class="piece" data-name="([^"]*)" data-file="([^"]*)" 
 
 
 def generated() -> str:
-    return page(code.load_report(code.DEFAULT_REPORT), code.DEFAULT_REPORT)
+    return page(code.load_report(code.DEFAULT_REPORT), code.DEFAULT_REPORT)  # what `code --html` writes by default
 
 
 def text_of(fragment: str) -> str:
@@ -80,6 +80,10 @@ def test_proof_header_from_the_report():
     (["code", "loss", "--frameworks", "numpy,mxnet"], ["unknown library 'mxnet'", "numpy, torch, tensorflow, keras, jax"]),
     (["code"], ["name a FUNCTION"]),
     (["code", "--html", "/nonexistent/p.html"], ["--html", "does not exist"]),
+    (["code", "--html", "/tmp/nn-rosetta-p.html", "--report", "/nonexistent.json"], ["--report /nonexistent.json", "no such file"]),
+    (["code", "--html", "/tmp/nn-rosetta-p.html", "--report", str(ROOT / "pyproject.toml")], ["cannot read it as JSON"]),
+    (["code", "--html", "/tmp/nn-rosetta-p.html", "--report", str(ROOT / "results" / "scale_cpu.json")],
+     ["not a compare.py JSON report"]),
 ])
 def test_bad_names_exit_2_with_one_line(argv, words):
     result = subprocess.run([sys.executable, str(ROOT / "compare.py"), *argv], capture_output=True, text=True, timeout=60)

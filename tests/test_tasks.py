@@ -90,3 +90,10 @@ def test_delimiters_are_detected_or_given(tmp_path, delimiter):
     data = load_dataset(TASKS["logistic"], str(path), "label", standardize=False, features=["a", "b"], **given)
     assert data.feature_names == ("a", "b") and data.x.tolist() == [[1.5, 2], [2, 1], [3, 3], [0, 1.25]]
     assert data.classes == ("cat", "dog")
+
+
+def test_a_newline_inside_a_quoted_cell_stays_in_it(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('a,label\n1,"two\nlines"\n2,x\n3,"two\nlines"\n')
+    data = load_dataset(TASKS["logistic"], str(path), "label", standardize=False)
+    assert data.classes == ("two\nlines", "x") and data.x[:, 0].tolist() == [1, 2, 3]

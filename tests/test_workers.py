@@ -47,6 +47,15 @@ def test_a_silent_worker_is_stopped_with_its_helpers(tmp_path, fake_library, mon
     assert live_children() == []
 
 
+def test_a_worker_ending_after_its_answer_keeps_that_run(tmp_path, fake_library):
+    fake_library("dies_after")
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,dies_after", *STEPS)
+    assert code == 0
+    assert [(r["mode"], r["status"]) for r in report["runs"] if r["framework"] == "dies_after"] == [("eager", "ok"),
+                                                                                                   ("compiled", "ok")]
+    assert live_children() == []
+
+
 def test_a_worker_dying_while_importing_fails_all_its_rows(tmp_path, fake_library):
     fake_library("import_crash")
     code, report = run_compare(tmp_path, "--frameworks", "numpy,import_crash", *STEPS)

@@ -12,9 +12,9 @@ import os
 
 from shared.args import Parser, check_output_path, choice_list, guarded
 from shared.errors import UsageError
-from shared.sidebyside import LIBRARIES, ROWS, SURPRISES, Cell, cells
+from shared.sidebyside import LIBRARIES, ROOT, ROWS, SURPRISES, Cell, cells
 
-DEFAULT_REPORT = "results/cpu_xor.json"
+DEFAULT_REPORT = "results/cpu_xor.json"  # relative to the repository, wherever the command runs
 COLUMN_MIN = 56  # characters a column needs to be readable; narrower terminals get one library below the other
 
 
@@ -38,24 +38,37 @@ def row_named(name: str) -> str:
     return name
 
 
-def load_report(path: str) -> dict | None:
-    if not os.path.exists(path):
+def load_report(path: str, required: bool = True) -> dict | None:
+    """A compare.py JSON report, checked for what the page reads; None only if not required and absent."""
+    where = path if os.path.isabs(path) or os.path.exists(path) else str(ROOT / path)
+    if not os.path.exists(where):
+        if required:
+            raise UsageError(f"--report {path}: no such file")
         return None
     try:
-        with open(path) as handle:
-            return json.load(handle)
+        with open(where) as handle:
+            report = json.load(handle)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--report {path}: cannot read it as a compare.py JSON report ({exc.__class__.__name__})") from None
+        raise UsageError(f"--report {path}: cannot read it as JSON ({exc.__class__.__name__})") from None
+    ok = (isinstance(report, dict) and isinstance(report.get("runs"), list) and report["runs"]
+          and all(isinstance(r, dict) for r in report["runs"])
+          and all(isinstance(report.get(k), dict) for k in ("parity", "config", "environment")))
+    if not ok:
+        raise UsageError(f"--report {path}: not a compare.py JSON report (runs, parity, config, environment)")
+    return report
 
 
-def write_page(path: str, report_path: str) -> None:
+def write_page(path: str, report_path: str | None) -> None:
     from shared.report import write_atomically
     from shared.sidebyside_html import page
 
-    report = load_report(report_path)
-    if report is not None and not {"runs", "parity", "config", "environment"} <= set(report):
-        raise UsageError(f"--report {report_path}: not a compare.py JSON report")
-    write_atomically(path, page(report, report_path))
+    report = load_report(report_path or DEFAULT_REPORT, required=report_path is not None)
+    try:
+        text = page(report, report_path or DEFAULT_REPORT)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"--report {report_path or DEFAULT_REPORT}: a field the page needs is missing or malformed "
+                         f"({exc.__class__.__name__}: {exc})") from None
+    write_atomically(path, text)
 
 
 def _renderable(cell: Cell):
@@ -93,7 +106,7 @@ def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.html:
         check_output_path("--html", args.html)
-        write_page(args.html, args.report or DEFAULT_REPORT)
+        write_page(args.html, args.report)
         print(f"wrote {args.html}")
         return 0
     if args.report:

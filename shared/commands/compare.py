@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 
 from shared import registry
-from shared.args import Parser, architecture, check_output_path, choice_list, column_list, guarded, positive_float, positive_int, seed
+from shared.args import (
+    Parser,
+    architecture,
+    check_distinct_paths,
+    check_output_path,
+    choice_list,
+    column_list,
+    guarded,
+    positive_float,
+    positive_int,
+    seed,
+    timeout,
+)
 from shared.csvdata import delimiter_from_flag
-from shared.errors import UsageError
+from shared.errors import Terminated, UsageError, raise_terminated
 from shared.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
 from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
 from shared.worker import DEFAULT_TIMEOUT_S
@@ -52,7 +65,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
     p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
     p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR")
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+    p.add_argument("--timeout", type=timeout, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long a library's worker process may take over one answer (importing, or one run with its "
                         f"repeats) before it is stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
     p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
@@ -110,6 +123,7 @@ def _main(argv: list[str]) -> int:
     check_output_path("--json", args.json, stdout_ok=True)
     check_output_path("--markdown", args.markdown)
     check_output_path("--plots", args.plots, folder=True)
+    check_distinct_paths({"--data": args.data, "--json": args.json, "--markdown": args.markdown})
     for flag in ("target", "features", "delimiter"):
         if getattr(args, flag) is not None and not args.data:
             raise UsageError(f"--{flag} needs --data FILE.csv")
@@ -143,14 +157,10 @@ def _main(argv: list[str]) -> int:
     if not console.is_terminal:
         console = Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)  # files and pipes: no wrapping
     harness = Harness(task, dataset, problem, request, config)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the workers are stopped on the way out
     try:
-        if json_to_stdout or not console.is_terminal:
-            report = harness.run()
-        else:
-            with console.status("starting…") as status:
-                harness.progress = lambda text: status.update(f"running {text}")
-                report = harness.run()
-    except KeyboardInterrupt:
+        report = run_harness(harness, console, json_to_stdout)
+    except KeyboardInterrupt as stop:
         from shared.report import print_table
 
         report = harness.report
@@ -161,8 +171,18 @@ def _main(argv: list[str]) -> int:
             err.print("Interrupted; runs that finished:")
             print_table(report, err)
         print("compare.py: interrupted; no report files written", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return write_outputs(report, args, console, problem, dataset)
+
+
+def run_harness(harness, console, json_to_stdout: bool) -> dict:
+    if json_to_stdout or not console.is_terminal:
+        return harness.run()
+    with console.status("starting…") as status:
+        harness.progress = lambda text: status.update(f"running {text}")
+        return harness.run()
 
 
 def write_outputs(report: dict, args, console, problem, dataset) -> int:

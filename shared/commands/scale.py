@@ -7,13 +7,18 @@ import shlex
 import sys
 
 from shared import registry
-from shared.errors import UsageError
 from shared.interface import DEVICES
 from shared.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, run_sweep
 
 
 def main(argv: list[str]) -> int:
-    from shared.args import Parser, check_output_path, choice_list
+    from shared.args import guarded
+
+    return guarded("compare.py scale", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    from shared.args import Parser, check_distinct_paths, check_output_path, choice_list
     from shared.scale import __doc__ as study
 
     p = Parser(prog="compare.py scale", description=study.splitlines()[0])
@@ -24,14 +29,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--markdown", metavar="PATH")
     p.add_argument("--plots", metavar="DIR")
-    try:
-        args = p.parse_args(argv)
-        check_output_path("--json", args.json, stdout_ok=True)
-        check_output_path("--markdown", args.markdown)
-        check_output_path("--plots", args.plots, folder=True)
-    except UsageError as exc:
-        print(f"compare.py scale: error: {exc}", file=sys.stderr)
-        return 2
+    args = p.parse_args(argv)
+    check_output_path("--json", args.json, stdout_ok=True)
+    check_output_path("--markdown", args.markdown)
+    check_output_path("--plots", args.plots, folder=True)
+    check_distinct_paths({"--json": args.json, "--markdown": args.markdown})
     from rich.console import Console
 
     from shared.environment import describe, gpu_name, versions_of
