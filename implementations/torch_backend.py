@@ -1,9 +1,13 @@
 """PyTorch: `nn.Linear` layers, gradients from autograd.
 
 Eager mode is PyTorch as most people write it: `loss.backward()` and `torch.optim.SGD`.
-Compiled mode is `torch.compile(fullgraph=True)` of one pure SGD step built with `torch.func`
-(`functional_call` + `grad`); `loss.backward()` inside `torch.compile` breaks the graph and
-runs no faster than eager.
+Compiled mode puts the whole schedule in one program, as the JAX and TensorFlow files do:
+`torch.compile(fullgraph=True)` of a `while_loop` (a higher-order op, still marked private) over
+the stretches between recorded losses, each a `while_loop` over its steps, each step one pure
+SGD step built with `torch.func` (`functional_call` + `grad`), compiled by Inductor with its C++
+wrapper. Where that is refused, it falls back to compiling the step alone and calling it from
+Python, and says so. `loss.backward()` inside `torch.compile` breaks the graph and runs no
+faster than eager.
 Surprise for readers of the seed: `nn.Linear` stores its weight as (fan_out, fan_in) and the
 bias apart, so the seed's W maps to weight = W[1:].T and bias = W[0].
 """
@@ -15,6 +19,7 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's own convention)
+from torch._higher_order_ops.while_loop import while_loop
 
 from shared.interface import ModelSpec, Problem, Runner, TrainOutput
 
@@ -120,11 +125,17 @@ def train_step(model: torch.nn.Sequential, spec: ModelSpec, params: dict, x: tor
     return {name: p - lr * grads[name] for name, p in params.items()}
 
 
-def train(model: torch.nn.Sequential, problem: Problem, mode: str, data: tuple[torch.Tensor, ...], step_fn=train_step) -> torch.Tensor:
+def train(model: torch.nn.Sequential, problem: Problem, mode: str, data: tuple[torch.Tensor, ...], compiled=None) -> torch.Tensor:
     """Run the schedule; return the training-set loss at the recorded steps. Compiled mode
-    passes `step_fn`, the compiled `train_step`."""
+    passes `compiled`: the whole schedule (`training_loop`), or the compiled `train_step`."""
     spec, schedule = problem.spec, problem.schedule
     x_all, t_all, indices = data
+    if mode == "compiled" and compiled.whole:
+        *params, history = compiled(*(p.detach() for p in model.parameters()))
+        with torch.no_grad():
+            for p, new in zip(model.parameters(), params):
+                p.copy_(new)
+        return history
     history = []
     with torch.no_grad():
         history.append(loss(model, spec, x_all, t_all))
@@ -144,7 +155,7 @@ def train(model: torch.nn.Sequential, problem: Problem, mode: str, data: tuple[t
     step = 0
     for chunk in schedule.chunks():
         for rows in indices[step:step + chunk]:
-            params = step_fn(model, spec, params, x_all[rows], t_all[rows], schedule.lr)
+            params = compiled(model, spec, params, x_all[rows], t_all[rows], schedule.lr)
         step += chunk
         history.append(loss(model, spec, x_all, t_all, params).detach())
     with torch.no_grad():
@@ -153,10 +164,79 @@ def train(model: torch.nn.Sequential, problem: Problem, mode: str, data: tuple[t
     return torch.stack(history)
 
 
+def training_loop(model: torch.nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...]):
+    """The whole schedule as one compiled program. `while_loop` carries the step counter and the
+    parameters; the counter picks its step's rows with `index_select` (indexing a tensor with
+    the counter, `indices[s]`, is data-dependent and refused); the recorded losses go into a
+    preallocated history with `torch.where` (no in-place writes inside the loop)."""
+    spec, schedule = problem.spec, problem.schedule
+    x_all, t_all, indices = data
+    names = [name for name, _ in model.named_parameters()]
+    every = schedule.record_every
+    n_full, rest = divmod(schedule.steps, every)
+    n_records = n_full + 1 + (rest > 0)
+
+    def training_loss(params):
+        return loss(model, spec, x_all, t_all, dict(zip(names, params)))
+
+    def run_steps(first, count, params):
+        def more(s, *_):
+            return s < first + count
+
+        def one_step(s, *params):
+            rows = indices.index_select(0, s.reshape(1))[0]
+            new = train_step(model, spec, dict(zip(names, params)), x_all.index_select(0, rows), t_all.index_select(0, rows),
+                             schedule.lr)
+            return (s + 1, *(new[n] for n in names))
+
+        return while_loop(more, one_step, (first.clone(), *params))[1:]  # a copy: `more` reads `first` too
+
+    def loop(*params):
+        counter = torch.zeros((), dtype=torch.int64, device=x_all.device)
+        marks = torch.arange(n_records, device=x_all.device)
+        history = torch.where(marks == 0, training_loss(params), torch.zeros(n_records, dtype=x_all.dtype, device=x_all.device))
+
+        def more(c, *_):
+            return c < n_full
+
+        def stretch(c, *carry):
+            params = run_steps(c * every, every, carry[:-1])
+            return (c + 1, *params, torch.where(marks == c + 1, training_loss(params), carry[-1]))
+
+        *params, history = while_loop(more, stretch, (counter, *params, history))[1:]
+        if rest:
+            params = run_steps(counter + n_full * every, rest, params)
+            history = torch.where(marks == n_records - 1, training_loss(params), history)
+        return (*params, history)
+
+    return torch.compile(loop, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+
+
 def weights_of(model: torch.nn.Sequential) -> list[np.ndarray]:
     """Back to the seed's layout: [bias; weight.T]."""
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     return [np.vstack([m.bias.detach().cpu().numpy()[None, :], m.weight.detach().cpu().numpy().T]) for m in linears]
+
+
+class Compiled:
+    """Compiled mode's program: the whole schedule, or (after a refusal) the step alone."""
+
+    def __init__(self, model: torch.nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...]):
+        # Dynamo caches compiled variants per function and gives up after 8; each problem
+        # starts from an empty cache and a program specialised to its fixed shapes.
+        torch._dynamo.reset()
+        self.program, self.whole, self.note = training_loop(model, problem, data), True, None
+
+    def __call__(self, *args):
+        return self.program(*args)
+
+    def fall_back(self, why: Exception) -> None:
+        """Compile the step alone and call it from Python once per step, saying why."""
+        torch._dynamo.reset()
+        self.program, self.whole = torch.compile(train_step, fullgraph=True, dynamic=False), False
+        text = str(why).strip().splitlines()
+        self.note = (f"whole-schedule compile refused ({why.__class__.__name__}: {text[0] if text else ''}); "
+                     "ran one compiled step per Python call")
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
@@ -167,21 +247,24 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
             torch.as_tensor(problem.t_train, dtype=dtype, device=dev),
             torch.as_tensor(problem.schedule.indices, device=dev))
     x_eval = torch.as_tensor(problem.x_eval, dtype=dtype, device=dev)
-    step_fn = train_step
-    if mode == "compiled":
-        # Dynamo caches compiled variants per function and gives up after 8; each problem
-        # starts from an empty cache and a step specialised to its fixed shapes.
-        torch._dynamo.reset()
-        step_fn = torch.compile(train_step, fullgraph=True, dynamic=False)
+    compiled = Compiled(model, problem, data) if mode == "compiled" else None
 
     def run() -> TrainOutput:
         set_weights(model, problem.weights)
-        history = train(model, problem, mode, data, step_fn)
+        try:
+            history = train(model, problem, mode, data, compiled)
+        except Exception as why:  # only the first call compiles: a refusal shows there
+            if compiled is None or not compiled.whole:
+                raise
+            compiled.fall_back(why)
+            set_weights(model, problem.weights)
+            history = train(model, problem, mode, data, compiled)
         with torch.no_grad():
             predictions = predict(model, problem.spec, x_eval)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         dtype = str(predictions.dtype).removeprefix("torch.")
-        return TrainOutput(weights_of(model), predictions.cpu().numpy(), history.cpu().numpy(), dtype)
+        info = {"note": compiled.note} if compiled is not None and compiled.note else {}
+        return TrainOutput(weights_of(model), predictions.cpu().numpy(), history.cpu().numpy(), dtype, info)
 
     return run

@@ -10,6 +10,7 @@ missing, unavailable on a device, raises, crashes, hangs or diverges becomes one
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -192,9 +193,11 @@ class Harness:
     def _run_target(self, target: str) -> None:
         """All of a target's runs in one worker; a new worker after one dies, for the runs left."""
         pending = self._pairs(target)
-        job = WorkerJob(target, registry.MODULES[registry.split(target)[0]], self.problem.spec.dtype, self.request.debug)
+        module = registry.MODULES[registry.split(target)[0]]
         while pending:
             facts, done = None, 0
+            job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug,
+                            tempfile.mkdtemp(prefix="nn-rosetta-cache-"))
             try:
                 with Worker(job, self.request.timeout) as worker:
                     kind, payload = worker.receive(f"while importing {target}")
@@ -254,6 +257,7 @@ class Harness:
         if malformed:
             return row | {"status": "failed", "reason": malformed}
         fill_row(row, problem, result.timed, result.timed.first)
+        row["timing"]["first_call_cache"] = "cold"  # a fresh worker, an empty compilation cache (shared/worker.py)
         row["accuracy"] = accuracy(self.task, self.dataset, result.timed.first.predictions)
         row.update(peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)
         if device == "gpu":

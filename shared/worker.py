@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 import signal
 import time
 import traceback
@@ -43,6 +44,7 @@ class WorkerJob:
     module: str  # the implementation module to import
     dtype: str  # one dtype per worker: JAX's x64 is switched on only for float64
     debug: bool = False
+    cache_dir: str | None = None  # a fresh, empty folder for compilation caches (removed by the harness)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,14 @@ def _prepare_process(job: WorkerJob) -> None:
         os.environ["JAX_ENABLE_X64"] = "1"  # read by JAX when it is imported, before any array exists
     else:
         os.environ.pop("JAX_ENABLE_X64", None)
+    # Cold first calls: nothing compiled by an earlier run can be found. PyTorch's Inductor and
+    # Triton keep their caches on disk between processes (a warm cache saves ~9 s of a 13 s first
+    # call, see README); here they start from an empty folder. JAX's persistent cache is off.
+    if job.cache_dir:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(job.cache_dir, "inductor")
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(job.cache_dir, "triton")
+    os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
 
 
 def _load(job: WorkerJob):
@@ -252,6 +262,8 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.process.join(STOP_GRACE_S)
+        if self.job.cache_dir:
+            shutil.rmtree(self.job.cache_dir, ignore_errors=True)
 
     def close(self) -> None:
         """Ask the worker to exit; kill it (and its group) if it does not, or on any error."""

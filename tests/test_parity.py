@@ -71,6 +71,25 @@ def test_matches_numpy(library, mode, task, dtype):
     problem, ref = short_case(task, dtype)
     out = LOADED[library].prepare(problem, mode, "cpu")()
     assert_matches(out, ref, dtype, tolerance(dtype))
+    assert "note" not in out.info, out.info  # PyTorch compiled ran its whole schedule as one program, no fallback
+
+
+def test_pytorch_falls_back_to_a_compiled_step_and_says_why(monkeypatch):
+    if "torch" not in LOADED:
+        pytest.skip("torch is not installed")
+    torch_backend = LOADED["torch"]
+
+    def refusing(*args):
+        def program(*params):
+            raise RuntimeError("while_loop refused here\nmore detail")
+        return program
+
+    monkeypatch.setattr(torch_backend, "training_loop", refusing)
+    problem, ref = short_case("xor", "float64")
+    out = torch_backend.prepare(problem, "compiled", "cpu")()
+    assert out.info["note"] == ("whole-schedule compile refused (RuntimeError: while_loop refused here); "
+                                "ran one compiled step per Python call")
+    assert_matches(out, ref, "float64", tolerance("float64"))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
