@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from implementations import numpy_backend
 from shared.interface import Problem, Runner, TrainOutput
+from shared.tolerances import tolerance
 
 MODES = ("eager", "compiled")  # both: a misbehaving eager run must not take the compiled one with it
 
@@ -31,3 +34,12 @@ def prepare_with(misbehave: Callable[[Problem, str], None], problem: Problem, mo
         return out
 
     return changed
+
+
+def moved(array: np.ndarray) -> np.ndarray:
+    """The array moved by ten tolerances of its own dtype: far outside parity, same dtype."""
+    return array + np.asarray(10 * tolerance(str(array.dtype)), dtype=array.dtype)
+
+
+def nothing(problem: Problem, mode: str) -> None:
+    """No misbehaviour before the run (the change is in the result)."""
