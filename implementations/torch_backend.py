@@ -226,12 +226,16 @@ class Compiled:
         # starts from an empty cache and a program specialised to its fixed shapes.
         torch._dynamo.reset()
         self.program, self.whole, self.note = training_loop(model, problem, data), True, None
+        self.succeeded = False  # after one good call, an error is an error: no quiet change of program
 
     def __call__(self, *args):
         return self.program(*args)
 
     def fall_back(self, why: Exception) -> None:
-        """Compile the step alone and call it from Python once per step, saying why."""
+        """Compile the step alone and call it from Python once per step, saying why (the root
+        cause: Dynamo wraps it in exceptions of its own)."""
+        while why.__cause__ is not None:
+            why = why.__cause__
         torch._dynamo.reset()
         self.program, self.whole = torch.compile(train_step, fullgraph=True, dynamic=False), False
         text = str(why).strip().splitlines()
@@ -254,11 +258,13 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
         try:
             history = train(model, problem, mode, data, compiled)
         except Exception as why:  # only the first call compiles: a refusal shows there
-            if compiled is None or not compiled.whole:
+            if compiled is None or not compiled.whole or compiled.succeeded:
                 raise
             compiled.fall_back(why)
             set_weights(model, problem.weights)
             history = train(model, problem, mode, data, compiled)
+        if compiled is not None:
+            compiled.succeeded = True
         with torch.no_grad():
             predictions = predict(model, problem.spec, x_eval)
         if dev.type == "cuda":

@@ -10,7 +10,6 @@ missing, unavailable on a device, raises, crashes, hangs or diverges becomes one
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -196,8 +195,7 @@ class Harness:
         module = registry.MODULES[registry.split(target)[0]]
         while pending:
             facts, done = None, 0
-            job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug,
-                            tempfile.mkdtemp(prefix="nn-rosetta-cache-"))
+            job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug)
             try:
                 with Worker(job, self.request.timeout) as worker:
                     kind, payload = worker.receive(f"while importing {target}")

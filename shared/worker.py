@@ -20,9 +20,10 @@ import multiprocessing
 import os
 import shutil
 import signal
+import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ class WorkerJob:
     module: str  # the implementation module to import
     dtype: str  # one dtype per worker: JAX's x64 is switched on only for float64
     debug: bool = False
-    cache_dir: str | None = None  # a fresh, empty folder for compilation caches (removed by the harness)
+    cache_dir: str | None = None  # a fresh, empty folder for compilation caches (made and removed by `Worker`)
 
 
 @dataclass(frozen=True)
@@ -93,21 +94,17 @@ def exit_reason(exitcode: int | None) -> str:
 # ---------------------------------------------------------------- inside the worker
 
 
-def _stop_group(signum, frame) -> None:
-    """SIGTERM (sent by the kernel when the harness dies, see below): take the helper processes
-    this worker's library started (its process group) down with it."""
-    os.killpg(0, signal.SIGKILL)
-
-
 def _die_with_parent() -> None:
-    """Linux: have the kernel send this worker SIGTERM if the harness itself is killed."""
-    signal.signal(signal.SIGTERM, _stop_group)
+    """Linux: have the kernel SIGKILL this worker if the harness itself is killed (a signal a
+    Python handler would only see after the current C++ call, possibly a whole compiled
+    schedule). Helper processes that PyTorch's compiler starts watch their own parent."""
     with contextlib.suppress(Exception):
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the harness died before the line above: nothing will send it
-            _stop_group(signal.SIGTERM, None)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # the harness died before the line above
+            os.killpg(0, signal.SIGKILL)
 
 
 def _prepare_process(job: WorkerJob) -> None:
@@ -124,10 +121,9 @@ def _prepare_process(job: WorkerJob) -> None:
         os.environ.pop("JAX_ENABLE_X64", None)
     # Cold first calls: nothing compiled by an earlier run can be found. PyTorch's Inductor and
     # Triton keep their caches on disk between processes (a warm cache saves ~9 s of a 13 s first
-    # call, see README); here they start from an empty folder. JAX's persistent cache is off.
-    if job.cache_dir:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(job.cache_dir, "inductor")
-        os.environ["TRITON_CACHE_DIR"] = os.path.join(job.cache_dir, "triton")
+    # call, see README); here every run starts from an empty folder (_fresh_caches). JAX's
+    # persistent cache is off.
+    _fresh_caches(job, "import")  # for anything compiled while importing
     os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
     os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
 
@@ -152,6 +148,16 @@ def _load(job: WorkerJob):
     facts = {"import_s": import_s, "versions": versions, "modes": tuple(module.MODES), "unavailable": unavailable,
              "gpu": gpu_name(library), "keras_backend": backend}
     return module, facts
+
+
+def _fresh_caches(job: WorkerJob, run: int | str) -> None:
+    """An empty compilation-cache folder for each run: nothing compiled by an earlier run (in an
+    earlier process, or for another mode or device in this one) can be found on disk. PyTorch's
+    Inductor and Triton read these variables each time they look for their cache."""
+    if job.cache_dir:
+        folder = os.path.join(job.cache_dir, f"run-{run}")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(folder, "inductor")
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(folder, "triton")
 
 
 def _measure(module, request: RunRequest, debug: bool) -> RunResult:
@@ -191,10 +197,11 @@ def worker_main(conn: Connection, job: WorkerJob) -> None:
         conn.send(("import_failed", f"import failed: {one_line(exc)}"))
         return
     conn.send(("loaded", facts))
-    while True:
+    for run in range(1_000_000):
         request = conn.recv()
         if request is None:
             return
+        _fresh_caches(job, run)
         conn.send(("run", _measure(module, request, job.debug)))
 
 
@@ -206,12 +213,18 @@ class Worker:
     (with its process group) when the block ends, however it ends."""
 
     def __init__(self, job: WorkerJob, timeout: float = DEFAULT_TIMEOUT_S):
-        self.job, self.timeout = job, timeout
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=worker_main, args=(child, job), name=f"nn-rosetta {job.target}")
-        self.process.start()
-        child.close()
+        """Start the worker, with a fresh folder for its compilation caches (removed when it goes)."""
+        self.job = replace(job, cache_dir=tempfile.mkdtemp(prefix="nn-rosetta-cache-"))
+        self.timeout = timeout
+        try:
+            context = multiprocessing.get_context("spawn")
+            self.conn, child = context.Pipe()
+            self.process = context.Process(target=worker_main, args=(child, self.job), name=f"nn-rosetta {job.target}")
+            self.process.start()
+            child.close()
+        except BaseException:
+            shutil.rmtree(self.job.cache_dir, ignore_errors=True)
+            raise
 
     def __enter__(self) -> Worker:
         return self

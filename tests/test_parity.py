@@ -81,15 +81,42 @@ def test_pytorch_falls_back_to_a_compiled_step_and_says_why(monkeypatch):
 
     def refusing(*args):
         def program(*params):
-            raise RuntimeError("while_loop refused here\nmore detail")
+            for p in params:
+                p.add_(1.0)  # a half-done attempt: the fallback must start again from the initial weights
+            raise RuntimeError("while_loop refused here\nmore detail") from ValueError("the root cause\nmore")
         return program
 
     monkeypatch.setattr(torch_backend, "training_loop", refusing)
     problem, ref = short_case("xor", "float64")
     out = torch_backend.prepare(problem, "compiled", "cpu")()
-    assert out.info["note"] == ("whole-schedule compile refused (RuntimeError: while_loop refused here); "
+    assert out.info["note"] == ("whole-schedule compile refused (ValueError: the root cause); "
                                 "ran one compiled step per Python call")
     assert_matches(out, ref, "float64", tolerance("float64"))
+
+
+def test_pytorch_does_not_fall_back_after_a_good_call(monkeypatch):
+    """Once the whole schedule has run, an error is an error: no quiet change of program."""
+    if "torch" not in LOADED:
+        pytest.skip("torch is not installed")
+    torch_backend = LOADED["torch"]
+    real = torch_backend.training_loop
+
+    def once(*args):
+        compiled, calls = real(*args), []
+
+        def program(*params):
+            calls.append(1)
+            if len(calls) > 1:
+                raise RuntimeError("out of memory on the second call")
+            return compiled(*params)
+        return program
+
+    monkeypatch.setattr(torch_backend, "training_loop", once)
+    problem, ref = short_case("linear", "float64")
+    run = torch_backend.prepare(problem, "compiled", "cpu")
+    assert_matches(run(), ref, "float64", tolerance("float64"))
+    with pytest.raises(RuntimeError, match="second call"):
+        run()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

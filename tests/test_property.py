@@ -63,3 +63,4 @@ def test_uneven_and_degenerate_recording_schedules(library, mode):
         out = LOADED[library].prepare(problem, mode, "cpu")()
         assert len(out.loss_history) == len(problem.schedule.record_steps()), (task, steps, every)
         assert_matches(out, reference(problem), "float64", tolerance("float64"))
+        assert "note" not in out.info, (task, steps, every, out.info)  # PyTorch: the whole loop, no fallback
