@@ -87,7 +87,7 @@ def missing(target: str) -> str | None:
     return None
 
 
-def import_implementation(module_path: str, name: str) -> ModuleType:
+def import_implementation(module_path: str) -> ModuleType:
     """Import an implementation module as `load` does, for a worker that was told its path."""
     with quiet_native_stderr():
         module = importlib.import_module(module_path)
@@ -129,7 +129,7 @@ def load(name: str) -> ModuleType:
         raise MissingLibraryError(f"{REQUIRES[name]} is not installed; install it with: {INSTALL[name]}")
     if name in ("tensorflow", "keras") and installed("torch"):
         importlib.import_module("torch")  # PyTorch first, always, when one process loads both
-    return import_implementation(MODULES[name], name)
+    return import_implementation(MODULES[name])
 
 
 def ordered_targets(targets: list[str]) -> list[str]:

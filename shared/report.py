@@ -21,8 +21,9 @@ WORKER_LEGEND = ("Each library runs in its own worker process: import = seconds 
                  "peak RSS = the worker's peak resident memory during the run, from the OS.")
 
 
-def _mib(value: int | None) -> str:
-    return "–" if value is None else f"{value / 2**20:,.0f} MiB"
+def mib(value: int | None, digits: int = 0) -> str:
+    """Bytes as MiB for tables; – where nothing was measured."""
+    return "–" if value is None else f"{value / 2**20:,.{digits}f} MiB"
 
 
 def table_rows(report: dict) -> list[tuple[str, ...]]:
@@ -51,7 +52,7 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
                      _num(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
                      _num(t.get("step_us_median"), ".1f"), _num(r.get("speed_vs_numpy"), ".2f"),
                      _num(r.get("import_s"), ".1f") + (" s" if r.get("import_s") is not None else ""),
-                     _mib(r.get("peak_rss_bytes")), note))
+                     mib(r.get("peak_rss_bytes")), note))
     return rows
 
 

@@ -27,6 +27,7 @@ from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError
 STEP_CAPS = {("tensorflow", "eager"): 300, ("keras", "eager"): 300, ("jax", "eager"): 200,
              ("keras:torch", "compiled"): 2_000}
 
+
 @dataclass
 class Request:
     """What the user asked for, after validation. `frameworks` are targets: "torch", "keras:jax"..."""
@@ -255,7 +256,7 @@ class Harness:
         if malformed:
             return row | {"status": "failed", "reason": malformed}
         fill_row(row, problem, result.timed, result.timed.first)
-        row["timing"]["first_call_cache"] = "cold"  # a fresh worker, an empty compilation cache (shared/worker.py)
+        row["timing"]["first_call_cache"] = "cold"  # every run starts with empty compilation caches (shared/worker.py)
         row["accuracy"] = accuracy(self.task, self.dataset, result.timed.first.predictions)
         row.update(peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)
         if device == "gpu":

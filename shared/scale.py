@@ -181,11 +181,9 @@ def growth(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _mib(value: int | None) -> str:
-    return "–" if value is None else f"{value / 2**20:.1f} MiB"
-
-
 def markdown(report: dict) -> str:
+    from shared.report import mib
+
     lines = [f"# nn-rosetta scaling study ({report['config']['sweep']} sweep)", "", f"`{report['config']['command']}`", "",
              f"MLP [8, W, W, 1], tanh, MSE, full-batch gradient descent, {report['config']['steps']} steps per run, "
              f"{report['config']['dtype']}, median of {report['config']['repeat']} timed runs after the first call.", "",
@@ -203,7 +201,7 @@ def markdown(report: dict) -> str:
             continue
         diff = "ref" if r["framework"] == "numpy" else format(r.get("max_abs_diff", float("nan")), ".1e")
         lines.append(head + f"{r['step_us_median']:.1f} | {r['samples_per_s']:.3g} | {r['gflops_per_s']:.3g} | "
-                     f"{_mib(r.get('peak_memory_bytes'))} | {_mib(r.get('peak_rss_bytes'))} | {diff} | ok |")
+                     f"{mib(r.get('peak_memory_bytes'), 1)} | {mib(r.get('peak_rss_bytes'), 1)} | {diff} | ok |")
     lines += ["", "## Crossovers", "",
               "| library | sweep | CPU floor µs | CPU compute-bound from | GPU floor µs | GPU compute-bound from | GPU beats CPU from |",
               "|---|---|---|---|---|---|---|"]

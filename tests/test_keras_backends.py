@@ -9,6 +9,7 @@ import pytest
 from test_harness import run_compare
 
 from shared import registry
+from shared.tolerances import tolerance
 
 SHORT = ["--steps", "60", "--repeat", "1", "--device", "cpu"]
 INSTALLED = [t for t in registry.KERAS_TARGETS if registry.missing(t) is None]
@@ -27,7 +28,7 @@ def test_float32_every_backend_in_parity(tmp_path):
         if run["status"] == "skipped" and backend == "torch" and TORCH_ON_CUDA in run["reason"]:
             continue
         assert run["status"] == "ok" and run["parity_ok"], run
-        assert run["max_abs_diff"] <= 1e-4
+        assert run["max_abs_diff"] <= tolerance("float32")
         assert run["import_s"] > 0 and run["peak_rss_bytes"] > 0
     assert code == 0
 

@@ -40,7 +40,7 @@ def row_named(name: str) -> str:
 
 def load_report(path: str, required: bool = True) -> dict | None:
     """A compare.py JSON report, checked for what the page reads; None only if not required and absent."""
-    where = path if os.path.isabs(path) or os.path.exists(path) else str(ROOT / path)
+    where = path if required else str(ROOT / path)  # the default is the repository's, wherever this runs
     if not os.path.exists(where):
         if required:
             raise UsageError(f"--report {path}: no such file")
