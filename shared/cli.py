@@ -10,6 +10,7 @@ import sys
 SUBCOMMANDS = {
     "scale": "shared.commands.scale",  # the GPU-vs-CPU scaling study
     "code": "shared.commands.code",  # the implementations side by side: a page or the terminal
+    "parallel": "shared.commands.parallel",  # data-parallel training on each library's own engine
 }
 
 

@@ -1,0 +1,149 @@
+"""Keras 3 data-parallel: `keras.distribution.DataParallel` on the JAX backend, trained by `fit`.
+
+Keras' engine is a distribution set before the model is built: it replicates every variable
+over its device mesh and shards each batch that `fit` reads along the mesh's "batch" axis;
+JAX's compiler then turns the batch mean into partial sums and one all-reduce, as in the JAX
+file. Nothing in this file averages anything. Across hosts, `keras.distribution.initialize`
+is `jax.distributed.initialize`, and each process feeds `fit` only its own part of every
+global batch.
+Surprises:
+- Keras' own ops compute float64 inputs in float32 on the JAX backend (its result types map
+  64 bits to 32), so `ops.tanh` would make a float64 model float32. Its activations and loss
+  here are JAX functions, which keep the dtype they are given; the model, optimizer,
+  training loop and distribution are Keras'.
+- With several hosts, `fit` wants a per-process batch size (it assembles the global batch
+  from every process's part) and NumPy input only after `auto_shard_dataset = False`.
+- The device count is fixed when JAX starts: `configure` must run before any Keras work.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from implementations import jax_backend  # noqa: E402
+from implementations import keras_backend as single  # noqa: E402
+from shared.interface import LOGIT_LOSSES, ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
+
+NAME = "keras"
+ENGINE = "keras.distribution.DataParallel on JAX"
+ACTIVATIONS = jax_backend.ACTIVATIONS  # JAX's own: float64 stays float64
+
+
+def versions() -> dict[str, str]:
+    return {"keras": keras.__version__, "keras_backend": keras.backend.backend(), "jax": jax.__version__}
+
+
+def unsupported(layout, dtype: str) -> str | None:
+    """Anything this engine cannot run, said before it starts."""
+    if keras.backend.backend() != "jax":
+        return f"Keras' DataParallel needs the JAX backend; this process has {keras.backend.backend()}"
+    return None
+
+
+def launch(serve, folder: str, layout) -> None:
+    """A host is one process driving all its devices."""
+    serve(0, folder, layout)
+
+
+def configure(layout, dtype: str) -> None:
+    """Before the runtime starts: this host's device count; then floatx and precision."""
+    jax.config.update("jax_num_cpu_devices", layout.local_workers)
+    keras.config.set_floatx(dtype)
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def join(layout) -> keras.distribution.DataParallel:
+    """The rendezvous (several hosts only), then the distribution over every worker's device."""
+    if layout.hosts > 1:
+        keras.distribution.initialize(job_addresses=layout.coordinator, num_processes=layout.hosts,
+                                      process_id=layout.host)
+    distribution = keras.distribution.DataParallel(devices=jax.devices())
+    if layout.hosts > 1:
+        distribution.auto_shard_dataset = False  # each process passes its own part (split_batches)
+    keras.distribution.set_distribution(distribution)
+    if len(jax.devices()) != layout.workers:
+        raise RuntimeError(f"Keras sees {len(jax.devices())} devices, expected {layout.workers}")
+    return distribution
+
+
+def build_model(problem: Problem, distribution) -> keras.Sequential:
+    """The single-process model with JAX activations; built under the distribution, its
+    variables are replicated."""
+    spec = problem.spec
+    last = None if spec.loss in LOGIT_LOSSES else spec.output_activation
+    activations = [spec.hidden_activation] * (len(spec.sizes) - 2) + [last]
+    model = keras.Sequential([keras.Input(shape=(spec.n_inputs,), dtype=spec.dtype)] +
+                             [keras.layers.Dense(n, activation=ACTIVATIONS[a] if a else None, dtype=spec.dtype)
+                              for n, a in zip(spec.sizes[1:], activations)])
+    single.set_weights(model, problem.weights)
+    return model
+
+
+def split_batches(problem: Problem, layout) -> tuple[np.ndarray, np.ndarray, int]:
+    """This process's rows of every global batch, in schedule order, and its batch size: `fit`
+    shards them over the process's devices (and, with several hosts, joins the processes' parts)."""
+    part = problem.schedule.batch_size // layout.hosts
+    rows = problem.schedule.indices[:, layout.host * part:(layout.host + 1) * part].reshape(-1)
+    return problem.x_train[rows], problem.t_train[rows], part
+
+
+def loss(spec: ModelSpec):
+    """The per-sample loss on the last layer's output, in JAX; Keras averages it over the batch."""
+    def per_sample(t, out):
+        if spec.loss == "binary_crossentropy":
+            return jax.numpy.mean(jax.nn.softplus(out) - t * out, axis=-1)
+        if spec.loss == "softmax_crossentropy":
+            return jax.nn.logsumexp(out, axis=-1) - jax.numpy.sum(t * out, axis=-1)
+        if spec.loss == "half_sse":
+            return 0.5 * jax.numpy.sum((t - out) ** 2, axis=-1)
+        return jax.numpy.mean((t - out) ** 2, axis=-1)
+    return per_sample
+
+
+def train(model: keras.Sequential, problem: Problem, data: tuple, history: keras.callbacks.Callback) -> np.ndarray:
+    """`fit` over the data in the schedule's order, one batch per step, `record_every` steps
+    per compiled call."""
+    x_rows, t_rows, batch = data
+    model.fit(x_rows, t_rows, batch_size=batch, epochs=1, shuffle=False, verbose=0, callbacks=[history])
+    return np.array([keras.ops.convert_to_numpy(v) for v in history.values])
+
+
+class LossHistory(single.LossHistory):
+    """The single-process callback, with this file's loss and a JAX mean (`ops.mean` would
+    return float32)."""
+
+    def __init__(self, spec: ModelSpec, x_all: np.ndarray, t_all: np.ndarray, every: int, steps: int):
+        super().__init__(spec, x_all, t_all, every, steps)
+        self.loss_fn = loss(spec)
+
+    def _record(self) -> None:
+        self.values.append(jax.numpy.mean(self.loss_fn(self.t_all, single.forward(self.model, self.x_all))))
+
+
+def prepare(problem: Problem, distribution, layout) -> Runner:
+    spec, schedule = problem.spec, problem.schedule
+    model = build_model(problem, distribution)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=loss(spec),
+                  steps_per_execution=schedule.record_every)
+    data = split_batches(problem, layout)
+    history = LossHistory(spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)
+
+    def run() -> TrainOutput:
+        single.set_weights(model, problem.weights)
+        losses = train(model, problem, data, history)
+        out = keras.ops.convert_to_numpy(single.forward(model, problem.x_eval))
+        predictions = np.asarray(ACTIVATIONS[spec.output_activation](out)) if spec.loss in LOGIT_LOSSES else out
+        return TrainOutput(single.weights_of(model), predictions, losses, str(predictions.dtype), {"engine": ENGINE})
+
+    return run
+
+
+def leave(distribution) -> None:
+    if jax.process_count() > 1:
+        jax.distributed.shutdown()

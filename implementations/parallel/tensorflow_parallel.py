@@ -1,0 +1,154 @@
+"""TensorFlow data-parallel: `tf.distribute` strategies, one replica per worker.
+
+TensorFlow's engine is a strategy: variables made in its scope are mirrored on every replica,
+`strategy.run` runs the step on each replica with that replica's inputs, and the replica
+context's `all_reduce` combines the gradients. On one host the replicas are logical CPU
+devices of one process (`MirroredStrategy`); across hosts each process is a worker of
+`MultiWorkerMirroredStrategy`, which finds the others through `TF_CONFIG` and all-reduces
+over gRPC rings.
+Surprises: the all-reduce SUMS, so each replica's loss is scaled by the *global* batch
+(what `tf.nn.compute_average_loss` does), not averaged over its own part: a local mean
+summed over N replicas is N times the gradient. Logical devices must be made before the
+runtime starts; `MultiWorkerMirroredStrategy` ignores them and uses one CPU device per
+worker. `jit_compile=True` on the whole loop is refused with two or more replicas (XLA
+cannot reach another device's variables), so the loop is a plain graph (`tf.function`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from implementations import tensorflow_backend as single  # noqa: E402
+from shared.interface import Problem, Runner, TrainOutput  # noqa: E402
+
+NAME = "tensorflow"
+ENGINE = "MirroredStrategy (one host), MultiWorkerMirroredStrategy (several)"
+
+
+def versions() -> dict[str, str]:
+    return {"tensorflow": tf.__version__}
+
+
+def unsupported(layout, dtype: str) -> str | None:
+    """Anything this engine cannot run, said before it starts."""
+    if layout.hosts > 1 and layout.local_workers > 1:
+        return ("MultiWorkerMirroredStrategy runs one replica per worker process on CPUs (it ignores logical "
+                f"devices), so {layout.local_workers} workers per host cannot be made; use --hosts {layout.workers}")
+    return None
+
+
+def launch(serve, folder: str, layout) -> None:
+    """A host is one process driving its replicas."""
+    serve(0, folder, layout)
+
+
+def configure(layout, dtype: str) -> None:
+    """Before the runtime starts: this host's replicas as logical CPU devices (one host), or
+    its place in the cluster (`TF_CONFIG`, several hosts); then the single-process settings."""
+    if layout.hosts > 1:
+        os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": list(layout.addresses)},
+                                              "task": {"type": "worker", "index": layout.host}})
+    else:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * layout.local_workers)
+    single.configure(dtype, "cpu")
+
+
+def join(layout) -> tf.distribute.Strategy:
+    """The strategy; with several hosts, creating it is the rendezvous (collectives bounded by the run's timeout)."""
+    if layout.hosts > 1:
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING, timeout_seconds=layout.timeout_s)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    else:
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")][:layout.local_workers]
+        strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    if strategy.num_replicas_in_sync != layout.workers:
+        raise RuntimeError(f"TensorFlow made {strategy.num_replicas_in_sync} replicas, expected {layout.workers}")
+    return strategy
+
+
+def build_model(problem: Problem, strategy: tf.distribute.Strategy) -> list[tf.Variable]:
+    """Variables made in the strategy's scope are mirrored: one copy per replica, kept equal."""
+    with strategy.scope():
+        return [tf.Variable(w) for w in problem.weights]
+
+
+def split_batches(problem: Problem, strategy: tf.distribute.Strategy):
+    """Each replica's contiguous part of every global batch, as a per-replica value."""
+    indices = problem.schedule.indices
+    part = problem.schedule.batch_size // strategy.num_replicas_in_sync
+
+    def mine(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
+        first = context.replica_id_in_sync_group * part
+        return tf.constant(indices[:, first:first + part])
+
+    return strategy.experimental_distribute_values_from_function(mine)
+
+
+def train_step(variables: list[tf.Variable], spec, x: tf.Tensor, t: tf.Tensor, lr: float, global_batch: int) -> None:
+    """On one replica: its part's loss scaled to the global batch, the replicas' gradients
+    summed by the all-reduce, the same step on every copy."""
+    with tf.GradientTape() as tape:
+        value = single.loss(variables, spec, x, t) * (tf.cast(tf.shape(x)[0], x.dtype) / global_batch)
+    grads = tape.gradient(value, variables)
+    grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    for v, g in zip(variables, grads):
+        v.assign_sub(lr * g)
+
+
+def train(variables: list[tf.Variable], problem: Problem, strategy: tf.distribute.Strategy):
+    """The whole schedule as one graph: `strategy.run` of a step inside `tf.range` loops; the
+    training-set loss is read between stretches (cross-replica: any copy, they are equal)."""
+    spec, schedule = problem.spec, problem.schedule
+    every, batch = schedule.record_every, schedule.batch_size
+    n_full, rest = divmod(schedule.steps, every)
+
+    def replica_step(s, rows, x_all, t_all):
+        mine = rows[s]
+        train_step(variables, spec, tf.gather(x_all, mine), tf.gather(t_all, mine), schedule.lr, batch)
+
+    def run_steps(first, count, rows, x_all, t_all):
+        for s in tf.range(count):
+            strategy.run(replica_step, args=(first + s, rows, x_all, t_all))
+
+    @tf.function
+    def loop(rows, x_all, t_all):
+        history = tf.TensorArray(x_all.dtype, size=n_full + 1 + (rest > 0))
+        history = history.write(0, single.loss(variables, spec, x_all, t_all))
+        for c in tf.range(n_full):
+            run_steps(c * every, every, rows, x_all, t_all)
+            history = history.write(c + 1, single.loss(variables, spec, x_all, t_all))
+        if rest:
+            run_steps(n_full * every, rest, rows, x_all, t_all)
+            history = history.write(n_full + 1, single.loss(variables, spec, x_all, t_all))
+        return history.stack()
+
+    return loop
+
+
+def prepare(problem: Problem, strategy: tf.distribute.Strategy, layout) -> Runner:
+    variables = build_model(problem, strategy)
+    rows = split_batches(problem, strategy)
+    x_all, t_all, x_eval = (tf.constant(a) for a in (problem.x_train, problem.t_train, problem.x_eval))
+    loop = train(variables, problem, strategy)
+
+    def run() -> TrainOutput:
+        single.set_weights(variables, problem.weights)
+        history = loop(rows, x_all, t_all)
+        predictions = single.predict(variables, problem.spec, x_eval)
+        return TrainOutput([np.asarray(v.numpy()) for v in variables], predictions.numpy(), history.numpy(),
+                           predictions.dtype.name,
+                           {"engine": "MultiWorkerMirroredStrategy" if layout.hosts > 1 else "MirroredStrategy"})
+
+    return run
+
+
+def leave(strategy: tf.distribute.Strategy) -> None:
+    """Nothing to close: the workers' servers end with their processes."""

@@ -1,0 +1,122 @@
+"""PyTorch data-parallel: `DistributedDataParallel` over the gloo backend, one process per worker.
+
+PyTorch's engine is processes, not devices: each worker is a process (started here with
+`torch.multiprocessing.spawn`, as `torchrun --nproc-per-node` would), and the processes meet
+at a TCP rendezvous (`init_method`) on the first host. Wrapping the model in
+`DistributedDataParallel` makes `loss.backward()` all-reduce every gradient and divide it by
+the number of workers: DDP *averages*, so each worker's loss is the mean over its own part of
+the global batch, and the average of N equal parts' means is the global batch's mean.
+Surprises: DDP broadcasts worker 0's parameters when it wraps the model (every worker starts
+from the same weights even if they were drawn differently); the loop stays eager (compiling
+a DDP model splits its graph at every gradient bucket); and each worker process takes every
+core unless told otherwise, so `configure` shares them out.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing
+from torch.nn.parallel import DistributedDataParallel
+
+from implementations import torch_backend as single
+from shared.interface import Problem, Runner, TrainOutput
+
+NAME = "torch"
+ENGINE = "DistributedDataParallel, gloo"
+
+
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__, "torch_threads": str(torch.get_num_threads()), "torch_backend": "gloo"}
+
+
+def unsupported(layout, dtype: str) -> str | None:
+    """Anything this engine cannot run, said before it starts: nothing here."""
+    return None
+
+
+def launch(serve, folder: str, layout) -> None:
+    """A host starts one process per local worker; `serve` runs each one's training."""
+    torch.multiprocessing.spawn(serve, args=(folder, layout), nprocs=layout.local_workers, join=True)
+
+
+def configure(layout, dtype: str) -> None:
+    """Before the runtime starts: the single-process settings, and a share of the cores."""
+    single.configure(dtype, "cpu")
+    # All the "hosts" share this one machine here: N processes share its cores (on a real
+    # cluster, divide by the host's own workers instead; torchrun's default is 1 thread).
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // layout.workers))
+
+
+def join(layout) -> dist.ProcessGroup:
+    """The rendezvous: every worker connects to the first host's address; bounded by the run's timeout."""
+    dist.init_process_group("gloo", init_method=f"tcp://{layout.coordinator}", rank=layout.rank,
+                            world_size=layout.workers, timeout=datetime.timedelta(seconds=layout.timeout_s))
+    return dist.group.WORLD
+
+
+def build_model(problem: Problem, engine) -> DistributedDataParallel:
+    """The single-process model, wrapped: DDP registers the hooks that average the gradients."""
+    return DistributedDataParallel(single.build_model(problem, "cpu"))
+
+
+def split_batches(problem: Problem, engine) -> np.ndarray:
+    """This worker's rows of every global batch: its contiguous N-th (a sampler that drew
+    samples per worker instead would change the global batches)."""
+    part = problem.schedule.batch_size // dist.get_world_size(engine)
+    rank = dist.get_rank(engine)
+    return problem.schedule.indices[:, rank * part:(rank + 1) * part]
+
+
+def train_step(model: DistributedDataParallel, optimizer: torch.optim.Optimizer, spec, x: torch.Tensor,
+               t: torch.Tensor) -> None:
+    """backward() all-reduces the gradients (mean over workers) while it runs; then every
+    worker takes the same step."""
+    optimizer.zero_grad()
+    single.loss(model, spec, x, t).backward()
+    optimizer.step()
+
+
+def train(model: DistributedDataParallel, problem: Problem, data: tuple[torch.Tensor, ...],
+          rows: np.ndarray) -> torch.Tensor:
+    """The schedule, eagerly; the training-set loss at the recorded steps, from this worker's
+    replica (identical on every worker)."""
+    spec, schedule = problem.spec, problem.schedule
+    x_all, t_all = data
+    optimizer = torch.optim.SGD(model.parameters(), lr=schedule.lr)
+    with torch.no_grad():
+        history = [single.loss(model.module, spec, x_all, t_all)]
+    step = 0
+    for chunk in schedule.chunks():
+        for mine in rows[step:step + chunk]:
+            train_step(model, optimizer, spec, x_all[mine], t_all[mine])
+        step += chunk
+        with torch.no_grad():
+            history.append(single.loss(model.module, spec, x_all, t_all))
+    return torch.stack(history)
+
+
+def prepare(problem: Problem, engine, layout) -> Runner:
+    model = build_model(problem, engine)
+    dtype = getattr(torch, problem.spec.dtype)
+    data = (torch.as_tensor(problem.x_train, dtype=dtype), torch.as_tensor(problem.t_train, dtype=dtype))
+    rows = torch.as_tensor(split_batches(problem, engine))
+    x_eval = torch.as_tensor(problem.x_eval, dtype=dtype)
+
+    def run() -> TrainOutput:
+        single.set_weights(model.module, problem.weights)
+        history = train(model, problem, data, rows)
+        with torch.no_grad():
+            predictions = single.predict(model.module, problem.spec, x_eval)
+        return TrainOutput(single.weights_of(model.module), predictions.numpy(), history.numpy(),
+                           str(predictions.dtype).removeprefix("torch."), {"engine": ENGINE})
+
+    return run
+
+
+def leave(engine) -> None:
+    dist.destroy_process_group()

@@ -1,0 +1,137 @@
+"""`compare.py parallel`: the same training on each library's own data-parallel engine, proven
+equal to the single-process NumPy run on the same global batches, and timed.
+
+Exit status: 0 every requested run ok (or skipped with its reason) and in parity; 1 a run
+failed or broke parity; 2 bad usage, before anything starts; 130 Ctrl-C, 143 SIGTERM (every
+host process is stopped on the way out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+
+from shared.args import (
+    Parser,
+    check_distinct_paths,
+    check_output_path,
+    choice_list,
+    guarded,
+    positive_float,
+    positive_int,
+    seed,
+    timeout,
+)
+from shared.errors import Terminated, raise_terminated
+from shared.interface import DTYPES
+from shared.parallel import ENGINES, check_layout
+from shared.tasks import TASKS
+
+DEFAULT_TASK = "digits"  # a real minibatch task whose batch of 32 splits over 1, 2, 4, 8... workers
+DEFAULT_TIMEOUT_S = 600.0  # per run of one engine and layout: start-up, rendezvous, first call and repeats
+
+
+def worker_counts(text: str) -> list[int]:
+    """`2` or a comma list `1,2,4`: the layouts to run (1 = one worker, always run as the baseline)."""
+    counts = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part.lstrip("-").isdigit():
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a worker count or a comma list of them, e.g. 2 or 1,2,4")
+        counts.append(int(part))
+    return list(dict.fromkeys(counts))
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="compare.py parallel", description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=worker_counts, default=[2],
+                   help="data-parallel workers N, or a comma list (default 2); one worker always runs too, as the "
+                        "single-device baseline")
+    p.add_argument("--hosts", type=positive_int, default=1,
+                   help="run the N workers as H separate host processes that coordinate over 127.0.0.1 as hosts "
+                        "of a cluster would (default 1; H must divide N)")
+    p.add_argument("--task", choices=[t for t in TASKS], default=DEFAULT_TASK, help=f"what to train (default {DEFAULT_TASK})")
+    p.add_argument("--frameworks", type=choice_list(ENGINES, "engine"), default=None,
+                   help=f"all (default) or a comma list of {','.join(ENGINES)} (keras = Keras on its JAX backend)")
+    p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
+    p.add_argument("--steps", type=positive_int, help="training steps (default: the task's)")
+    p.add_argument("--batch-size", type=positive_int, help="the global batch, split across the workers (default: the task's)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the task's)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the initial weights and sample order (default 0)")
+    p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
+    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
+    p.add_argument("--plots", metavar="DIR", help="write the timing figure into DIR")
+    p.add_argument("--timeout", type=timeout, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help=f"the longest one engine's run (every host, start to finish) may take before all its processes "
+                        f"are stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--debug", action="store_true", help="show the hosts' full tracebacks (on stderr)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    return guarded("compare.py parallel", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    check_output_path("--json", args.json, stdout_ok=True)
+    check_output_path("--markdown", args.markdown)
+    check_output_path("--plots", args.plots, folder=True)
+    check_distinct_paths({"--json": args.json, "--markdown": args.markdown})
+    from shared.tasks import build_problem, default_sizes, load_dataset
+
+    task = TASKS[args.task]
+    dataset = load_dataset(task, None, None, None, None, None)
+    batch = args.batch_size if args.batch_size is not None else (task.batch_size or dataset.x.shape[0])
+    for workers in args.workers:
+        check_layout(workers, args.hosts, batch, per_sample_task=args.batch_size is None and task.batch_size == 1)
+    problem = build_problem(task, dataset, default_sizes(task, dataset), lr=args.lr, steps=args.steps,
+                            batch_size=args.batch_size, seed=args.seed, dtype=args.dtype)
+    engines = list(args.frameworks or ENGINES)
+    config = {"task": task.name, "arch": list(problem.spec.sizes), "loss": problem.spec.loss, "dtype": args.dtype,
+              "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
+              "record_every": problem.schedule.record_every, "seed": args.seed, "workers": args.workers,
+              "hosts": args.hosts, "repeat": args.repeat, "engines": engines, "timeout_s": args.timeout,
+              "command": "python compare.py parallel " + " ".join(shlex.quote(a) for a in argv)}
+    from rich.console import Console
+
+    from shared.parallel_report import Study, markdown, print_table
+
+    json_to_stdout = args.json == "-"
+    console = Console(stderr=json_to_stdout, quiet=json_to_stdout)
+    if not console.is_terminal:
+        console = Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)
+    study = Study(problem, config, debug=args.debug)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the hosts are stopped on the way out
+    try:
+        if console.is_terminal:
+            with console.status("starting…") as status:
+                study.progress = lambda text: status.update(f"running {text}")
+                report = study.run()
+        else:
+            report = study.run()
+    except KeyboardInterrupt as stop:
+        if study.report["rows"]:
+            err = Console(stderr=True)
+            err.print("Interrupted; runs that finished:")
+            print_table(study.finish(), err)
+        print("compare.py parallel: interrupted; every host process stopped; no report files written", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.plots:
+        from shared.parallel_report import figure
+
+        os.makedirs(args.plots, exist_ok=True)
+        report["plots"] = [figure(report, os.path.join(args.plots, "parallel_step_time.png"))]
+    from shared.report import write_reports
+
+    write_reports(report, args.json, args.markdown, markdown)
+    print_table(report, console)
+    if args.plots:
+        console.print(f"Figure: {report['plots'][0]}")
+    return 0 if report["ok"] else 1
+

@@ -1,0 +1,131 @@
+"""One host of a data-parallel run: `python -m shared.parallel_host RUN_FOLDER HOST`.
+
+Started by the harness (shared/parallel.py) as a separate host of a cluster would be. It reads
+the run's job, lets its engine start the host's workers (`launch`: PyTorch one process per
+worker, the others this process itself), and each worker goes through the engine's steps in
+the order every file in implementations/parallel/ defines them: `unsupported`, `configure`
+(before the runtime starts), `join` (the rendezvous), `prepare`, the timed runs, `leave`.
+The host's first worker writes the host's result into the run's folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from dataclasses import replace
+
+from shared.errors import one_line
+from shared.parallel import HostJob, HostResult, Layout
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Linux: the kernel SIGKILLs this process when its parent dies (the harness, or for a
+    PyTorch worker its host), so that no worker outlives a killed harness."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if parent is not None and os.getppid() != parent:  # the parent died before the line above
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def load_job(folder: str) -> HostJob:
+    with open(os.path.join(folder, "job.pickle"), "rb") as f:
+        return pickle.load(f)
+
+
+def write_result(folder: str, host: int, result: HostResult) -> None:
+    path = os.path.join(folder, f"result-{host}.pickle")
+    with open(path + ".part", "wb") as f:
+        pickle.dump(result, f)
+    os.replace(path + ".part", path)  # the harness never reads half a result
+
+
+def serve(local_rank: int, folder: str, layout: Layout) -> None:
+    """One worker process's whole run (for all but PyTorch: the host's one process)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a PyTorch worker, started by its host
+        die_with_parent(parent.pid)
+    job = load_job(folder)
+    layout = replace(layout, local_rank=local_rank)
+    module = importlib.import_module(job.module)
+    problem = job.problem
+    try:
+        reason = module.unsupported(layout, problem.spec.dtype)
+        result = HostResult("skipped", reason, versions=module.versions()) if reason else _train(module, job, layout)
+    except Exception as exc:
+        if job.debug:
+            traceback.print_exc()
+        result = HostResult("failed", one_line(exc))
+    if local_rank == 0:
+        write_result(folder, layout.host, result)
+    if result.status == "failed":
+        raise SystemExit(1)
+
+
+def _train(module, job: HostJob, layout: Layout) -> HostResult:
+    from shared.timing import time_runner
+
+    problem = job.problem
+    module.configure(layout, problem.spec.dtype)
+    engine = module.join(layout)
+    joined_at = time.time()
+    try:
+        runner = module.prepare(problem, engine, layout)
+        timed = time_runner(runner, problem.schedule.steps, job.repeat)
+        del runner  # the model goes before the engine: a DDP model freed after its process group can hang
+        gc.collect()
+    finally:
+        module.leave(engine)
+    first, last = timed.first, timed.last
+    repeatable = all(map(_equal, [first.predictions, *first.weights], [last.predictions, *last.weights]))
+    return HostResult("ok", output=first, first_call_s=timed.first_call_s, step_s=timed.step_s, joined_at=joined_at,
+                      info={**first.info, "repeatable": repeatable}, versions=module.versions())
+
+
+def _equal(a, b) -> bool:
+    import numpy as np
+
+    return bool(np.array_equal(a, b))
+
+
+def main(argv: list[str]) -> int:
+    folder, host = argv[0], int(argv[1])
+    die_with_parent(int(os.environ["NN_ROSETTA_PARENT"]) if os.environ.get("NN_ROSETTA_PARENT") else None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the harness's to handle; it stops the hosts
+    job = load_job(folder)
+    layout = replace(job.layout, host=host)
+    try:
+        module = importlib.import_module(job.module)
+        module.launch(serve, folder, layout)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    except BaseException as exc:  # a worker of PyTorch's failed, or the import did: say so if nobody has
+        if job.debug:
+            traceback.print_exc()
+        if not os.path.exists(os.path.join(folder, f"result-{host}.pickle")):
+            write_result(folder, host, HostResult("failed", _root_cause(exc)))
+        return 1
+    return 0
+
+
+def _root_cause(exc: BaseException) -> str:
+    """One line for an exception; for a worker's failure relayed by torch.multiprocessing, the
+    last line of that worker's traceback (the error itself) rather than the relay's preamble."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and "terminated with" in lines[0]:
+        return f"{lines[0].rstrip(':')}: {lines[-1]}"
+    return one_line(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

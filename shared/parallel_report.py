@@ -1,0 +1,241 @@
+"""The data-parallel study: run every engine and layout, compare each with the single-process
+NumPy reference, and report (terminal table, Markdown, JSON, one figure)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable
+
+import numpy as np
+
+from shared.parallel import ENGINE_NAMES, ENGINES, Outcome, missing, run_engine
+from shared.report import _num
+from shared.runner import compare, shape_problem
+from shared.tolerances import TOLERANCES, scaled_diff, tolerance
+
+COLUMNS = ("engine", "workers", "hosts", "status", "max Δ vs NumPy", "replicas agree", "start-up", "first call",
+           "µs/step", "× 1 worker", "note")
+OVERHEAD_NOTE = ("All hosts and workers share one machine here: with {cpus} CPU cores this measures each engine's "
+                 "overhead (start-up, rendezvous, collectives), not a speed-up. Rows with more workers than cores are "
+                 "marked oversubscribed.")
+
+
+class Study:
+    """Runs the request and collects the report as it goes (an interrupted study can still
+    print what finished)."""
+
+    def __init__(self, problem, config: dict, debug: bool = False, progress: Callable[[str], None] = lambda _: None):
+        self.problem, self.config, self.debug, self.progress = problem, config, debug, progress
+        self.report = {"config": config, "rows": [], "tolerance": {"value": tolerance(config["dtype"]),
+                                                                 "reason": TOLERANCES[config["dtype"]].reason}}
+        self.reference = None
+
+    def layouts(self) -> list[tuple[int, int]]:
+        """One worker on one host first (the single-device baseline), then each requested count."""
+        hosts = self.config["hosts"]
+        return [(1, 1)] + [(n, hosts) for n in self.config["workers"] if (n, hosts) != (1, 1)]
+
+    def run(self) -> dict:
+        from implementations import numpy_backend
+
+        self.reference = numpy_backend.prepare(self.problem, "eager", "cpu")()
+        for engine in self.config["engines"]:
+            reason = missing(engine)
+            baseline = None
+            for workers, hosts in self.layouts():
+                if reason:
+                    self.report["rows"].append(_row(engine, workers, hosts, "skipped", reason))
+                    continue
+                self.progress(f"{engine} on {workers} worker(s), {hosts} host(s)")
+                outcome = run_engine(engine, workers, hosts, self.problem, self.config["repeat"],
+                                     self.config["timeout_s"], self.debug)
+                row = self._row(engine, outcome, baseline)
+                if workers == 1 and hosts == 1:
+                    baseline = row["timing"].get("step_us_median") if row["timing"] else None
+                self.report["rows"].append(row)
+        return self.finish()
+
+    def _row(self, engine: str, outcome: Outcome, baseline: float | None) -> dict:
+        layout = outcome.layout
+        row = _row(engine, layout.workers, layout.hosts, outcome.status, outcome.reason)
+        chief = outcome.chief
+        if chief is not None:
+            row["versions"] = chief.versions
+        if outcome.status != "ok":
+            return row
+        out, problem = chief.output, self.problem
+        wrong_shape = shape_problem(out, problem)
+        if wrong_shape:
+            row.update(status="failed", reason=wrong_shape)
+            return row
+        diff = compare(out, self.reference, self.config["dtype"])
+        others = [r.output for r in outcome.results[1:]]
+        replicas = max((_replica_diff(o, out) for o in others), default=0.0)
+        steps = problem.schedule.steps
+        us = [s * 1e6 for s in chief.step_s]
+        median = statistics.median(us) if us else None
+        row.update({
+            "engine_name": chief.info.get("engine", ENGINE_NAMES[engine]), "dtype": out.dtype, "diff": diff,
+            "parity_ok": bool(diff["dtype_ok"] and diff["scaled"] <= tolerance(self.config["dtype"])),
+            "replicas_max_diff": replicas, "replicas_ok": replicas <= tolerance(self.config["dtype"]),
+            "repeatable": chief.info.get("repeatable"),
+            "final_loss": float(out.loss_history[-1]),
+            "accuracy": _accuracy(self.config["task"], out.predictions),
+            "timing": {"startup_s": chief.joined_at - outcome.launched_at, "first_call_s": chief.first_call_s,
+                       "step_us_median": median, "step_us_min": min(us, default=None), "step_us_max": max(us, default=None),
+                       "repeats": len(us), "steps_timed": steps,
+                       "vs_one_worker": median / baseline if median and baseline else None},
+            "loss_history": {"steps": problem.schedule.record_steps(), "values": [float(v) for v in out.loss_history]},
+        })
+        return row
+
+    def finish(self) -> dict:
+        from shared.environment import describe
+
+        rows = self.report["rows"]
+        versions: dict[str, str] = {}
+        for row in rows:
+            versions |= row.get("versions") or {}
+        self.report["environment"] = describe(versions)
+        bad = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False or r.get("replicas_ok") is False]
+        self.report["ok"] = not bad and bool(rows)
+        self.report["verdict"] = verdict(self.report)
+        return self.report
+
+
+def _row(engine: str, workers: int, hosts: int, status: str, reason: str | None) -> dict:
+    return {"engine": engine, "engine_name": ENGINE_NAMES[engine], "workers": workers, "hosts": hosts, "status": status,
+            "reason": reason, "oversubscribed": workers > (os.cpu_count() or 1), "diff": None, "timing": None}
+
+
+def _replica_diff(other, chief) -> float:
+    """How far another host's final weights and predictions are from host 0's."""
+    if other is None:
+        return float("inf")
+    return max(scaled_diff(other.predictions, chief.predictions),
+               *(scaled_diff(a, b) for a, b in zip(other.weights, chief.weights)))
+
+
+def _accuracy(task_name: str, predictions: np.ndarray) -> float | None:
+    from shared.tasks import TASKS, accuracy, load_dataset
+
+    task = TASKS[task_name]
+    if task.scored is None:
+        return None
+    return accuracy(task, load_dataset(task, None, None, None, None, None), predictions)
+
+
+def verdict(report: dict) -> str:
+    rows, tol = report["rows"], report["tolerance"]["value"]
+    ran = [r for r in rows if r["status"] == "ok"]
+    skipped = sum(r["status"] == "skipped" for r in rows)
+    failed = [r for r in rows if r["status"] == "failed"]
+    off = [r for r in ran if not r.get("parity_ok") or not r.get("replicas_ok")]
+    if not failed and not off:
+        worst = max((r["diff"]["scaled"] for r in ran), default=0.0)
+        return (f"OK: all {len(ran)} data-parallel runs equal the single-process NumPy run within {tol:g} "
+                f"(worst {worst:.1e})" + (f"; {skipped} skipped." if skipped else "."))
+    parts = [f"{len(failed)} failed"] if failed else []
+    parts += [f"{len(off)} out of parity (tolerance {tol:g})"] if off else []
+    return "FAILED: " + ", ".join(parts) + "."
+
+
+def _note(row: dict) -> str:
+    notes = [row["reason"]] if row.get("reason") else []
+    if row["status"] == "ok" and not row.get("parity_ok"):
+        diff = row["diff"]
+        notes.append(diff.get("dtype_problem") or f"out of parity: {diff['scaled']:.1e}")
+    if row["status"] == "ok" and not row.get("replicas_ok"):
+        notes.append(f"hosts disagree by {row['replicas_max_diff']:.1e}")
+    if row.get("oversubscribed"):
+        notes.append("oversubscribed")
+    if row.get("repeatable") is False:
+        notes.append("repeats differ from first call")
+    return "; ".join(notes)
+
+
+def table_rows(report: dict) -> list[tuple[str, ...]]:
+    out = []
+    for r in report["rows"]:
+        t = r.get("timing") or {}
+        replicas = "–" if r["status"] != "ok" or r["hosts"] == 1 else ("yes" if r.get("replicas_ok") else "no")
+        out.append((r["engine"], str(r["workers"]), str(r["hosts"]), r["status"],
+                    _num((r.get("diff") or {}).get("scaled"), ".1e"), replicas,
+                    _seconds(t.get("startup_s")), _seconds(t.get("first_call_s")), _num(t.get("step_us_median"), ",.1f"),
+                    _num(t.get("vs_one_worker"), ".2f"), _note(r)))
+    return out
+
+
+def _seconds(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f} s"
+
+
+def print_table(report: dict, console) -> None:
+    from rich.table import Table
+
+    table = Table(*COLUMNS)
+    for row in table_rows(report):
+        table.add_row(*row)
+    console.print(table)
+    console.print(report.get("verdict", ""))
+    console.print(OVERHEAD_NOTE.format(cpus=report.get("environment", {}).get("cpu_count", "?")))
+
+
+def markdown(report: dict) -> str:
+    c, env = report["config"], report["environment"]
+    lines = ["# nn-rosetta: data-parallel training", "", f"`{c['command']}`", "",
+             f"task {c['task']}, arch {','.join(map(str, c['arch']))}, {c['dtype']}, lr {c['lr']:g}, {c['steps']} steps, "
+             f"global batch {c['batch_size']} split across the workers, seed {c['seed']}, {c['repeat']} timed repeats", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(report)]
+    lines += ["", f"**{report['verdict']}**", "",
+              "max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history, against "
+              "the single-process NumPy run on the same global batches; tolerance "
+              f"{report['tolerance']['value']:g}: {report['tolerance']['reason']}", "",
+              "start-up = from starting the host processes to the end of the engine's rendezvous (process start, "
+              "imports, joining); first call = the first run of the schedule (compilation included); µs/step = median "
+              "of the timed repeats; × 1 worker = that over the same engine's one-worker time; replicas agree = every "
+              "host ended with host 0's weights and predictions (within the tolerance).", "",
+              OVERHEAD_NOTE.format(cpus=env.get("cpu_count", "?")), "", "Engines:", ""]
+    lines += [f"- {name}: {ENGINE_NAMES[name]}" for name in ENGINES if name in c["engines"]]
+    lines += ["", "## Environment", "", f"- Python {env['python']} on {env['platform']}",
+              f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores)",
+              "- Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(env["versions"].items())),
+              "- Threads: " + (", ".join(f"{k}={v}" for k, v in sorted(env["threads"].items())) or "libraries' defaults"), ""]
+    return "\n".join(lines)
+
+
+def figure(report: dict, path: str) -> str:
+    """Time per step and start-up time against the number of workers, one line per engine
+    (and per host count)."""
+    from shared.plots import _save, plt
+
+    fig, (steps_ax, start_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for r in report["rows"]:
+        if r["status"] == "ok":
+            groups.setdefault((r["engine"], r["hosts"] if r["workers"] > 1 else 0), []).append(r)
+    for engine in ENGINES:
+        ones = groups.get((engine, 0), [])
+        for (name, hosts), rows in groups.items():
+            if name != engine or hosts == 0:
+                continue
+            rows = sorted(ones + rows, key=lambda r: r["workers"])
+            label = f"{engine}" + (f", {hosts} hosts" if hosts > 1 else "")
+            style = "o-" if hosts == 1 else "s--"
+            n = [r["workers"] for r in rows]
+            steps_ax.plot(n, [r["timing"]["step_us_median"] for r in rows], style, label=label)
+            start_ax.plot(n, [r["timing"]["startup_s"] for r in rows], style, label=label)
+    cpus = report["environment"].get("cpu_count") or 1
+    for ax, what in ((steps_ax, "µs per step (median)"), (start_ax, "start-up s (spawn + rendezvous)")):
+        ax.set_xlabel("workers")
+        ax.set_ylabel(what)
+        ax.set_yscale("log")
+        ax.axvline(cpus + 0.5, color="grey", lw=0.8, ls=":")
+        ax.text(cpus + 0.55, ax.get_ylim()[0], " oversubscribed →", color="grey", fontsize=8, va="bottom")
+        ax.legend(fontsize=8)
+    c = report["config"]
+    fig.suptitle(f"Data-parallel overhead on one {cpus}-core machine: {c['task']}, {c['dtype']}, global batch "
+                 f"{c['batch_size']}", fontsize=10)
+    return _save(fig, path)
