@@ -37,6 +37,7 @@ INSTALL = {"torch": "pip install torch==2.13.0", "jax": "pip install jax", "tens
 ENGINE_NAMES = {"torch": "PyTorch DistributedDataParallel (gloo)", "jax": "JAX jit over a NamedSharding mesh",
                 "tensorflow": "TensorFlow MirroredStrategy (one host), MultiWorkerMirroredStrategy (several hosts)",
                 "keras": "Keras DataParallel (JAX backend)"}
+EXTRA: list[str] = []  # engines registered at run time (the tests' deliberately broken ones)
 KILL_GRACE_S = 5.0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -109,6 +110,18 @@ def check_layout(workers: int, hosts: int, batch: int, per_sample_task: bool) ->
         fits = [n for n in range(1, batch + 1) if batch % n == 0]
         raise UsageError(f"--workers {workers} does not divide the global batch of {batch} samples; "
                          f"worker counts that do: {', '.join(map(str, fits))} (or change --batch-size)")
+
+
+def register(name: str, module: str, packages: tuple[str, ...] = ("numpy",), engine_name: str = "a test engine") -> None:
+    """Add an engine that is not shipped (the tests' engines that hang or fail on purpose)."""
+    if name not in MODULES:
+        EXTRA.append(name)
+    MODULES[name], PACKAGES[name], ENGINE_NAMES[name] = module, packages, engine_name
+    INSTALL[name] = "pip install " + " ".join(packages)
+
+
+def known() -> tuple[str, ...]:
+    return (*ENGINES, *EXTRA)
 
 
 def missing(engine: str) -> str | None:

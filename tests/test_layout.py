@@ -67,3 +67,18 @@ def test_sub_commands_never_import_the_dispatcher():
         imported |= {f"{n.module}.{a.name}" if n.module else a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                      for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert "shared.cli" not in imported, path.name
+
+
+PARALLEL_CANONICAL = ["versions", "unsupported", "launch", "configure", "join", "build_model", "split_batches",
+                      "train_step", "train", "prepare", "leave"]
+PARALLEL_ABSENT = {"keras": {"train_step"}}  # fit takes the steps
+
+
+@pytest.mark.parametrize("name", ["torch", "jax", "tensorflow", "keras"])
+def test_data_parallel_files_read_side_by_side(name):
+    """implementations/parallel/: the same engine steps, in the same order, in every file."""
+    path = ROOT / "implementations" / "parallel" / f"{name}_parallel.py"
+    tree = ast.parse(path.read_text())
+    found = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in PARALLEL_CANONICAL]
+    assert found == [f for f in PARALLEL_CANONICAL if f not in PARALLEL_ABSENT.get(name, set())]
+    assert f'NAME = "{name}"' in path.read_text() and "ENGINE = " in path.read_text()

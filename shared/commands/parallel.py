@@ -27,7 +27,7 @@ from shared.args import (
 )
 from shared.errors import Terminated, raise_terminated
 from shared.interface import DTYPES
-from shared.parallel import ENGINES, check_layout
+from shared.parallel import ENGINES, check_layout, known
 from shared.tasks import TASKS
 
 DEFAULT_TASK = "digits"  # a real minibatch task whose batch of 32 splits over 1, 2, 4, 8... workers
@@ -53,7 +53,7 @@ def build_parser() -> Parser:
                    help="run the N workers as H separate host processes that coordinate over 127.0.0.1 as hosts "
                         "of a cluster would (default 1; H must divide N)")
     p.add_argument("--task", choices=[t for t in TASKS], default=DEFAULT_TASK, help=f"what to train (default {DEFAULT_TASK})")
-    p.add_argument("--frameworks", type=choice_list(ENGINES, "engine"), default=None,
+    p.add_argument("--frameworks", type=choice_list(known(), "engine", ENGINES), default=None,
                    help=f"all (default) or a comma list of {','.join(ENGINES)} (keras = Keras on its JAX backend)")
     p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
     p.add_argument("--steps", type=positive_int, help="training steps (default: the task's)")

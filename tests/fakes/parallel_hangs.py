@@ -1,0 +1,12 @@
+"""A data-parallel engine (JAX's) whose host 1 never joins: the harness's timeout must stop every host."""
+
+import time
+
+from implementations.parallel import jax_parallel
+from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for `join`)
+
+
+def join(layout):
+    if layout.host == 1:
+        time.sleep(3600)
+    return jax_parallel.join(layout)

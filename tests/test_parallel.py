@@ -1,0 +1,214 @@
+"""compare.py parallel: every engine equals the single-process NumPy run on the same global
+batches, as one host and as several; bad layouts are refused before anything starts; every
+host process ends, on success, failure, timeout and Ctrl-C. Short schedules throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from shared import parallel
+from shared.commands import parallel as command
+from shared.parallel_report import Study
+from shared.tolerances import tolerance
+from tests.conftest import problem_for
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = list(parallel.ENGINES)
+needs_all = pytest.mark.skipif(any(parallel.missing(e) for e in ENGINES),
+                               reason="; ".join(filter(None, map(parallel.missing, ENGINES))))
+needs_jax = pytest.mark.skipif(parallel.missing("jax") is not None, reason=parallel.missing("jax") or "")
+
+
+def started_for(parent: int) -> list[int]:
+    """Live processes started for the harness with this pid (hosts and PyTorch's workers carry
+    NN_ROSETTA_PARENT in their environment)."""
+    mark = f"NN_ROSETTA_PARENT={parent}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if mark in environ.split(b"\0") and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def run_cli(*argv: str, timeout: float = 400) -> tuple[subprocess.Popen, dict | None]:
+    proc = subprocess.Popen([sys.executable, "compare.py", "parallel", *argv, "--json", "-"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, proc.stderr_text = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return proc, json.loads(out) if out.strip() else None
+
+
+def assert_all_ok(report: dict, layouts: set[tuple[int, int]]) -> None:
+    rows = report["rows"]
+    assert {(r["engine"], r["workers"], r["hosts"]) for r in rows} == {(e, n, h) for e in ENGINES for n, h in layouts}
+    for r in rows:
+        assert r["status"] == "ok", (r["engine"], r["workers"], r["reason"])
+        assert r["parity_ok"] and r["diff"]["scaled"] <= tolerance(report["config"]["dtype"]), r
+        assert r["dtype"] == report["config"]["dtype"]
+        assert r["replicas_ok"]
+        assert r["timing"]["step_us_median"] > 0 and r["timing"]["startup_s"] > 0
+
+
+# ---------------------------------------------------------------- the acceptance runs
+
+
+@needs_all
+def test_every_engine_on_two_workers_equals_numpy_in_float64():
+    proc, report = run_cli("--workers", "2", "--steps", "30", "--repeat", "1")
+    assert proc.returncode == 0, proc.stderr_text[-2000:]
+    assert_all_ok(report, {(1, 1), (2, 1)})
+    assert report["ok"] and report["config"]["task"] == "digits"
+    assert started_for(proc.pid) == []
+
+
+@needs_all
+def test_every_engine_as_two_hosts_equals_numpy_in_float32():
+    proc, report = run_cli("--workers", "2", "--hosts", "2", "--steps", "30", "--repeat", "1", "--dtype", "float32")
+    assert proc.returncode == 0, proc.stderr_text[-2000:]
+    assert_all_ok(report, {(1, 1), (2, 2)})
+    assert started_for(proc.pid) == []
+
+
+# ---------------------------------------------------------------- bad input: exit 2, one line, nothing started
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workers", "0"], "--workers 0: needs at least one worker"),
+    (["--workers", "3"], "worker counts that do: 1, 2, 4, 8, 16, 32"),
+    (["--workers", "2,3"], "--workers 3 does not divide the global batch of 32"),
+    (["--workers", "4", "--hosts", "3"], "--hosts 3 does not divide --workers 4"),
+    (["--task", "xor", "--workers", "2"], "per-sample SGD (batch 1, the XOR task's default) cannot be split"),
+    (["--task", "xor", "--batch-size", "4", "--workers", "3"], "worker counts that do: 1, 2, 4"),
+    (["--workers", "two"], "expected a worker count"),
+    (["--frameworks", "mxnet"], "unknown engine 'mxnet'"),
+    (["--steps", "0"], "--steps"),
+    (["--timeout", "0"], "--timeout"),
+])
+def test_bad_input_is_one_line_and_exit_2_before_anything_starts(argv, message, capsys, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("an engine was started")
+
+    monkeypatch.setattr("shared.parallel_report.run_engine", must_not_run)
+    assert command.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("compare.py parallel: error:") and message in err, err
+
+
+def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch):
+    monkeypatch.setitem(parallel.PACKAGES, "torch", ("no_such_package_here",))
+    problem = problem_for("digits", steps=5)
+    config = {"dtype": "float64", "hosts": 1, "workers": [2], "engines": ["torch"], "repeat": 1, "timeout_s": 60,
+              "task": "digits"}
+    report = Study(problem, config).run()
+    assert [(r["workers"], r["status"]) for r in report["rows"]] == [(1, "skipped"), (2, "skipped")]
+    assert "pip install torch" in report["rows"][0]["reason"] and report["ok"]
+
+
+# ---------------------------------------------------------------- engines that fail, hang or lie
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """Register a test engine from tests/fakes/ for one test."""
+    def add(name: str) -> str:
+        monkeypatch.setattr(parallel, "EXTRA", list(parallel.EXTRA))
+        for table in (parallel.MODULES, parallel.PACKAGES, parallel.ENGINE_NAMES, parallel.INSTALL):
+            monkeypatch.setitem(table, name, None)  # taken out again after the test
+        parallel.register(name, f"tests.fakes.parallel_{name}", ("jax",))
+        return name
+    return add
+
+
+def config_for(name: str, workers: int = 2, hosts: int = 1, timeout_s: float = 60) -> dict:
+    return {"dtype": "float64", "hosts": hosts, "workers": [workers], "engines": [name], "repeat": 1,
+            "timeout_s": timeout_s, "task": "digits"}
+
+
+@needs_jax
+def test_summed_gradients_break_parity_on_two_workers_only(engine):
+    """The parity check sees the classic mistake: on one worker the sum is the mean."""
+    name = engine("summed")
+    report = Study(problem_for("digits", steps=20), config_for(name)).run()
+    one, two = report["rows"]
+    assert one["status"] == two["status"] == "ok"
+    assert one["parity_ok"] and not two["parity_ok"] and two["diff"]["scaled"] > 1e3 * tolerance("float64")
+    assert not report["ok"] and report["verdict"].startswith("FAILED")
+
+
+@needs_jax
+def test_a_host_that_fails_stops_its_peers_at_once(engine):
+    name = engine("fails")
+    start = time.monotonic()
+    outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
+    assert outcome.status == "failed"
+    assert outcome.reason == "host 1: RuntimeError: test engine: host 1 refuses to join"
+    assert time.monotonic() - start < 60  # not the 120 s its peer would wait for it
+    assert started_for(os.getpid()) == []
+
+
+@needs_jax
+def test_a_host_that_hangs_is_stopped_at_the_timeout(engine):
+    name = engine("hangs")
+    start = time.monotonic()
+    outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=10)
+    assert outcome.status == "failed" and outcome.reason.startswith("not finished after 10 s (--timeout)")
+    assert time.monotonic() - start < 30
+    assert started_for(os.getpid()) == []
+
+
+@needs_jax
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_stop_every_host(signum, code, tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from shared import parallel
+        from shared.commands import parallel as command
+        parallel.register("hangs", "tests.fakes.parallel_hangs", ("jax",))
+        sys.exit(command.main(["--frameworks", "hangs", "--workers", "2", "--hosts", "2", "--steps", "5",
+                               "--timeout", "300"]))
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(started_for(proc.pid)) < 2:  # the two-host run has started (after the one-worker baseline)
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "too slow"
+            time.sleep(0.2)
+        time.sleep(1)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "interrupted; every host process stopped" in err
+    assert started_for(proc.pid) == []
+
+
+def test_free_ports_differ_and_are_free():
+    import socket
+
+    ports = parallel.free_ports(4)
+    assert len(set(ports)) == 4
+    for port in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
