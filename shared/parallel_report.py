@@ -16,6 +16,7 @@ from shared.tolerances import TOLERANCES, scaled_diff, tolerance
 
 COLUMNS = ("engine", "workers", "hosts", "status", "max Δ vs NumPy", "replicas agree", "start-up", "first call",
            "µs/step", "× 1 worker", "note")
+PER_LAYOUT = ("jax_devices", "jax_processes", "torch_threads")
 OVERHEAD_NOTE = ("All hosts and workers share one machine here: with {cpus} CPU cores this measures each engine's "
                  "overhead (start-up, rendezvous, collectives), not a speed-up. Rows with more workers than cores are "
                  "marked oversubscribed.")
@@ -32,9 +33,8 @@ class Study:
         self.reference = None
 
     def layouts(self) -> list[tuple[int, int]]:
-        """One worker on one host first (the single-device baseline), then each requested count."""
-        hosts = self.config["hosts"]
-        return [(1, 1)] + [(n, hosts) for n in self.config["workers"] if (n, hosts) != (1, 1)]
+        """One worker on one host first (the single-device baseline), then each requested layout."""
+        return [(1, 1)] + [(n, h) for h in self.config["hosts"] for n in self.config["workers"] if (n, h) != (1, 1)]
 
     def run(self) -> dict:
         from implementations import numpy_backend
@@ -95,9 +95,10 @@ class Study:
 
         rows = self.report["rows"]
         versions: dict[str, str] = {}
-        for row in rows:
-            versions |= row.get("versions") or {}
+        for row in rows:  # what differs between layouts (device counts, threads per worker) stays in each row
+            versions |= {k: v for k, v in (row.get("versions") or {}).items() if k not in PER_LAYOUT}
         self.report["environment"] = describe(versions)
+        self.report["environment"]["threads"]["torch_threads"] = "max(1, cores // workers) per worker process"
         bad = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False or r.get("replicas_ok") is False]
         self.report["ok"] = not bad and bool(rows)
         self.report["verdict"] = verdict(self.report)
@@ -148,7 +149,7 @@ def _note(row: dict) -> str:
         notes.append(diff.get("dtype_problem") or f"out of parity: {diff['scaled']:.1e}")
     if row["status"] == "ok" and not row.get("replicas_ok"):
         notes.append(f"hosts disagree by {row['replicas_max_diff']:.1e}")
-    if row.get("oversubscribed"):
+    if row.get("oversubscribed") and row["status"] == "ok":
         notes.append("oversubscribed")
     if row.get("repeatable") is False:
         notes.append("repeats differ from first call")
@@ -207,35 +208,49 @@ def markdown(report: dict) -> str:
 
 
 def figure(report: dict, path: str) -> str:
-    """Time per step and start-up time against the number of workers, one line per engine
-    (and per host count)."""
+    """Time per step and start-up time against the number of workers: one colour per engine,
+    solid on one host, dashed across hosts."""
+    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, ScalarFormatter
+
     from shared.plots import _save, plt
 
-    fig, (steps_ax, start_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (steps_ax, start_ax) = plt.subplots(1, 2, figsize=(11, 4.6))
     groups: dict[tuple[str, int], list[dict]] = {}
     for r in report["rows"]:
         if r["status"] == "ok":
             groups.setdefault((r["engine"], r["hosts"] if r["workers"] > 1 else 0), []).append(r)
-    for engine in ENGINES:
+    for colour, engine in enumerate(dict.fromkeys(r["engine"] for r in report["rows"])):
         ones = groups.get((engine, 0), [])
-        for (name, hosts), rows in groups.items():
+        for (name, hosts), rows in sorted(groups.items(), key=lambda item: item[0][1]):
             if name != engine or hosts == 0:
                 continue
             rows = sorted(ones + rows, key=lambda r: r["workers"])
-            label = f"{engine}" + (f", {hosts} hosts" if hosts > 1 else "")
-            style = "o-" if hosts == 1 else "s--"
+            style = {"color": f"C{colour}", "marker": "o" if hosts == 1 else "s", "ls": "-" if hosts == 1 else "--",
+                     "label": engine + (f", {hosts} hosts" if hosts > 1 else ", 1 host")}
             n = [r["workers"] for r in rows]
-            steps_ax.plot(n, [r["timing"]["step_us_median"] for r in rows], style, label=label)
-            start_ax.plot(n, [r["timing"]["startup_s"] for r in rows], style, label=label)
+            steps_ax.plot(n, [r["timing"]["step_us_median"] for r in rows], **style)
+            start_ax.plot(n, [r["timing"]["startup_s"] for r in rows], **style)
     cpus = report["environment"].get("cpu_count") or 1
-    for ax, what in ((steps_ax, "µs per step (median)"), (start_ax, "start-up s (spawn + rendezvous)")):
+    counts = sorted({r["workers"] for r in report["rows"]})
+    for ax, what in ((steps_ax, "µs per step (median)"), (start_ax, "start-up, s (spawn, imports, rendezvous)")):
         ax.set_xlabel("workers")
         ax.set_ylabel(what)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(counts))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.set_yscale("log")
-        ax.axvline(cpus + 0.5, color="grey", lw=0.8, ls=":")
-        ax.text(cpus + 0.55, ax.get_ylim()[0], " oversubscribed →", color="grey", fontsize=8, va="bottom")
-        ax.legend(fontsize=8)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        if max(counts) > cpus:
+            ax.axvspan(cpus * 1.3, max(counts) * 1.2, color="grey", alpha=0.12, lw=0)
+            ax.text(cpus * 1.35, 0.02, "oversubscribed", transform=ax.get_xaxis_transform(), color="grey", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+    handles, labels = steps_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     c = report["config"]
     fig.suptitle(f"Data-parallel overhead on one {cpus}-core machine: {c['task']}, {c['dtype']}, global batch "
                  f"{c['batch_size']}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
     return _save(fig, path)

@@ -21,6 +21,12 @@ ROWS = (SURPRISES, "ACTIVATIONS", "versions", "configure", "device_unavailable",
 ABSENT = {("keras", "gradients"): "Keras' high-level API computes the gradients inside fit: nothing of its own to show.",
           ("keras", "train_step"): "Keras takes each step inside fit (its trainer's train_step): nothing of its own to show."}
 
+# Beyond one device: the data-parallel engines (implementations/parallel/), one row per engine step.
+PARALLEL_LIBRARIES = {"torch": "PyTorch", "jax": "JAX", "tensorflow": "TensorFlow", "keras": "Keras"}
+PARALLEL_ROWS = (SURPRISES, "versions", "unsupported", "launch", "configure", "join", "build_model", "split_batches", "train_step",
+                 "train", "prepare", "leave")
+PARALLEL_ABSENT = {("keras", "train_step"): "fit takes each step; the distribution shards its batches: nothing of its own to show."}
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -43,6 +49,10 @@ class Cell:
 
 def implementation_path(library: str) -> Path:
     return ROOT / "implementations" / f"{library}_backend.py"
+
+
+def parallel_path(library: str) -> Path:
+    return ROOT / "implementations" / "parallel" / f"{library}_parallel.py"
 
 
 def _span(node: ast.AST) -> tuple[int, int]:
@@ -78,13 +88,13 @@ def _names_used(source: str) -> set[str]:
            {n.attr for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)}
 
 
-def helper_rows(pieces: dict[str, Piece]) -> dict[str, str]:
+def helper_rows(pieces: dict[str, Piece], rows: tuple[str, ...] = ROWS) -> dict[str, str]:
     """Each helper (a top-level function or class outside ROWS) → the row of the first public
     piece, in file order, that uses it directly or through other helpers."""
-    helpers = [name for name in pieces if name not in ROWS]
+    helpers = [name for name in pieces if name not in rows]
     uses = {name: _names_used(piece.source) & set(helpers) - {name} for name, piece in pieces.items()}
     owner: dict[str, str] = {}
-    for row in sorted((n for n in pieces if n in ROWS), key=lambda n: pieces[n].first):
+    for row in sorted((n for n in pieces if n in rows), key=lambda n: pieces[n].first):
         stack = list(uses[row])
         while stack:
             helper = stack.pop()
@@ -92,22 +102,25 @@ def helper_rows(pieces: dict[str, Piece]) -> dict[str, str]:
                 owner[helper] = row
                 stack.extend(uses[helper])
     for helper in helpers:  # used by nothing public: shown where it stands in the file
-        owner.setdefault(helper, next((r for r in sorted((n for n in pieces if n in ROWS), key=lambda n: pieces[n].first)
-                                       if pieces[r].first > pieces[helper].first), ROWS[-1]))
+        owner.setdefault(helper, next((r for r in sorted((n for n in pieces if n in rows), key=lambda n: pieces[n].first)
+                                       if pieces[r].first > pieces[helper].first), rows[-1]))
     return owner
 
 
-def cells(libraries: tuple[str, ...] = tuple(LIBRARIES)) -> dict[tuple[str, str], Cell]:
-    """(library, row) → the cell: the row's piece and its helpers, or why the library has none."""
+def cells(libraries: tuple[str, ...] = tuple(LIBRARIES), parallel: bool = False) -> dict[tuple[str, str], Cell]:
+    """(library, row) → the cell: the row's piece and its helpers, or why the library has none.
+    `parallel`: the data-parallel files and their rows instead of the implementation files."""
+    rows, absent = (PARALLEL_ROWS, PARALLEL_ABSENT) if parallel else (ROWS, ABSENT)
+    names = PARALLEL_LIBRARIES if parallel else LIBRARIES
     out: dict[tuple[str, str], Cell] = {}
     for library in libraries:
-        pieces = pieces_of(implementation_path(library))
-        owner = helper_rows(pieces)
-        for row in ROWS:
+        pieces = pieces_of(parallel_path(library) if parallel else implementation_path(library))
+        owner = helper_rows(pieces, rows)
+        for row in rows:
             mine = [pieces[row]] if row in pieces else []
             mine += sorted((pieces[h] for h, r in owner.items() if r == row), key=lambda p: p.first)
-            absent = None if mine else ABSENT.get((library, row), f"{LIBRARIES[library]} has no {row}.")
-            out[(library, row)] = Cell(library, row, tuple(mine), absent)
+            why = None if mine else absent.get((library, row), f"{names[library]} has no {row}.")
+            out[(library, row)] = Cell(library, row, tuple(mine), why)
     return out
 
 

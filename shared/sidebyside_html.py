@@ -18,7 +18,17 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from shared.sidebyside import LIBRARIES, ROWS, SURPRISES, Cell, Piece, cells, seed_pieces
+from shared.sidebyside import (
+    LIBRARIES,
+    PARALLEL_LIBRARIES,
+    PARALLEL_ROWS,
+    ROWS,
+    SURPRISES,
+    Cell,
+    Piece,
+    cells,
+    seed_pieces,
+)
 
 TITLE = "nn-rosetta: the same network in five libraries, side by side"
 
@@ -40,17 +50,20 @@ nav { background: var(--head); border-top: 1px solid var(--line);
       display: flex; flex-wrap: wrap; gap: 0.4rem 1.2rem; align-items: center; }
 nav label { white-space: nowrap; }
 nav .rows a { margin-right: 0.5rem; font-size: 12px; }
-#rosetta { width: 100%; table-layout: fixed; }
-#rosetta th, #rosetta td { border: 1px solid var(--line); vertical-align: top; padding: 4px; }
-#rosetta thead th { background: var(--head); position: sticky; top: 0; z-index: 1; }
-#rosetta th.fn { width: 8.5rem; text-align: left; font-weight: 600; word-break: break-word; }
-#rosetta th.fn a { color: inherit; text-decoration: none; }
-#rosetta td { min-width: 0; overflow: hidden; }
+table.code-table { width: 100%; table-layout: fixed; }
+.code-table th, .code-table td { border: 1px solid var(--line); vertical-align: top; padding: 4px; }
+.code-table thead th { background: var(--head); position: sticky; top: 0; z-index: 1; }
+.code-table th.fn { width: 8.5rem; text-align: left; font-weight: 600; word-break: break-word; }
+.code-table th.fn a { color: inherit; text-decoration: none; }
+.code-table td { min-width: 0; overflow: hidden; }
+#parallel-proof table { font-size: 12.5px; margin-bottom: 0.5rem; }
+#parallel-proof th, #parallel-proof td { border: 1px solid var(--line); padding: 2px 8px; text-align: right; white-space: nowrap; }
+#parallel-proof td:first-child { text-align: left; }
 .where { color: var(--muted); font-size: 11px; margin: 2px 0; overflow-wrap: anywhere; }
 pre.code { margin: 0 0 6px; padding: 6px; background: #f8f8f8; border: 1px solid #eaeef2; border-radius: 4px;
            overflow-x: auto; font-size: 12px; line-height: 1.4; }
 .piece + .piece { margin-top: 6px; }
-#surprises pre.code { white-space: pre-wrap; overflow-wrap: anywhere; }  /* prose: wrapped, not scrolled */
+tr[id$="surprises"] pre.code { white-space: pre-wrap; overflow-wrap: anywhere; }  /* prose: wrapped, not scrolled */
 .absent { color: var(--muted); font-style: italic; }
 mark.quirk { background: #ffe1a8; display: inline-block; min-width: 100%; }
 .note { display: block; margin-top: 4px; background: #fff8c5; border: 1px solid #e3c55b; padding: 4px 8px; border-radius: 4px; }
@@ -164,15 +177,49 @@ def _seed_section(reference_cell: Cell) -> str:
             f'<div class="pair"><div>{seed}</div><div>{reference}</div></div></section>')
 
 
-def page(report: dict | None, report_path: str) -> str:
+def _code_rows(table: dict[tuple[str, str], Cell], libraries: dict[str, str], rows: tuple[str, ...], prefix: str = "") -> str:
+    body = []
+    for row in rows:
+        label = "Surprises (module docstring)" if row == SURPRISES else row
+        anchor = prefix + (row if row != SURPRISES else "surprises")
+        body.append(f'<tr id="{anchor}"><th class="fn"><a href="#{anchor}">{html.escape(label)}</a></th>'
+                    + "".join(_cell(table[(lib, row)]) for lib in libraries) + "</tr>")
+    return "".join(body)
+
+
+def _parallel_section(report: dict | None, report_path: str) -> str:
+    """The data-parallel engines side by side, with their own proof (compare.py parallel's report)."""
+    table = cells(tuple(PARALLEL_LIBRARIES), parallel=True)
+    head = "".join(f'<th data-lib="{lib}">{name}</th>' for lib, name in PARALLEL_LIBRARIES.items())
+    proof = f"<p>No report at <code>{html.escape(report_path)}</code>: run <code>compare.py parallel</code> first.</p>"
+    if report:
+        cfg, env = report["config"], report["environment"]
+        rows = "".join(
+            f"<tr><td>{html.escape(r['engine'])}</td><td>{r['workers']}</td><td>{r['hosts']}</td><td>{r['status']}</td>"
+            f"<td>{(r.get('diff') or {}).get('scaled', float('nan')):.1e}</td>"
+            f"<td>{(r.get('timing') or {}).get('step_us_median') or float('nan'):,.1f}</td>"
+            f"<td>{(r.get('timing') or {}).get('startup_s') or float('nan'):.2f} s</td></tr>"
+            for r in report["rows"] if r["status"] == "ok")
+        proof = (f"<p>From <code>{html.escape(report_path)}</code> (<code>{html.escape(cfg.get('command', ''))}</code>): "
+                 f"{cfg['task']}, {cfg['dtype']}, {cfg['steps']} steps, global batch {cfg['batch_size']} split across the "
+                 f"workers. max Δ against the single-process NumPy run on the same global batches, tolerance "
+                 f"{report['tolerance']['value']:g}. {html.escape(report['verdict'])} Measured on "
+                 f"{html.escape(str(env.get('cpu')))} ({env.get('cpu_count')} logical cores): overhead, not speed-up.</p>"
+                 "<table><thead><tr><th>engine</th><th>workers</th><th>hosts</th><th>status</th><th>max Δ vs NumPy</th>"
+                 f"<th>µs/step</th><th>start-up</th></tr></thead><tbody>{rows}</tbody></table>")
+    return ('<section id="parallel-proof"><h2>Beyond one device: each library\'s own data-parallel engine</h2>'
+            "<p>The same training with each global batch split across N workers and the gradients averaged by the "
+            "library's collective (<code>implementations/parallel/</code>, run by <code>python compare.py parallel</code>). "
+            f"One row per step of the engine, in the order a host goes through them.</p>{proof}</section>"
+            f'<table id="parallel" class="code-table"><thead><tr><th class="fn">engine step</th>{head}</tr></thead>'
+            f"<tbody>{_code_rows(table, PARALLEL_LIBRARIES, PARALLEL_ROWS, 'parallel-')}</tbody></table>")
+
+
+def page(report: dict | None, report_path: str, parallel_report: dict | None = None,
+         parallel_path: str = "results/parallel_cpu.json") -> str:
     table = cells()
     head = "".join(f'<th data-lib="{lib}">{name}</th>' for lib, name in LIBRARIES.items())
-    body = []
-    for row in ROWS:
-        label = "Surprises (module docstring)" if row == SURPRISES else row
-        anchor = row if row != SURPRISES else "surprises"
-        body.append(f'<tr id="{anchor}"><th class="fn"><a href="#{anchor}">{html.escape(label)}</a></th>'
-                    + "".join(_cell(table[(lib, row)]) for lib in LIBRARIES) + "</tr>")
+    body = [_code_rows(table, LIBRARIES, ROWS)]
     style = HtmlFormatter().get_style_defs(".highlight") + CSS
     script = SCRIPT.replace("%LIBS%", json.dumps(list(LIBRARIES)))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -183,7 +230,7 @@ def page(report: dict | None, report_path: str) -> str:
             "<code>python compare.py code --html results/side_by_side.html</code> from the implementation files; a test "
             "fails when this page no longer matches them.</p></header>"
             f"{_proof(report, report_path)}{_controls()}"
-            f'<table id="rosetta" data-visible="{",".join(LIBRARIES)}"><thead><tr><th class="fn">function</th>{head}</tr>'
-            f"</thead><tbody>{''.join(body)}</tbody></table>"
-            f"{_seed_section(table[('numpy', 'gradients')])}"
+            f'<table id="rosetta" class="code-table" data-visible="{",".join(LIBRARIES)}"><thead><tr><th class="fn">function'
+            f"</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"{_seed_section(table[('numpy', 'gradients')])}{_parallel_section(parallel_report, parallel_path)}"
             f"<script>{script}</script></body></html>\n")

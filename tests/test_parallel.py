@@ -95,6 +95,7 @@ def test_every_engine_as_two_hosts_equals_numpy_in_float32():
     (["--workers", "3"], "worker counts that do: 1, 2, 4, 8, 16, 32"),
     (["--workers", "2,3"], "--workers 3 does not divide the global batch of 32"),
     (["--workers", "4", "--hosts", "3"], "--hosts 3 does not divide --workers 4"),
+    (["--workers", "2,4", "--hosts", "1,4"], "--hosts 4 does not divide --workers 2"),
     (["--task", "xor", "--workers", "2"], "per-sample SGD (batch 1, the XOR task's default) cannot be split"),
     (["--task", "xor", "--batch-size", "4", "--workers", "3"], "worker counts that do: 1, 2, 4"),
     (["--workers", "two"], "expected a worker count"),
@@ -115,7 +116,7 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_starts(argv, message, 
 def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch):
     monkeypatch.setitem(parallel.PACKAGES, "torch", ("no_such_package_here",))
     problem = problem_for("digits", steps=5)
-    config = {"dtype": "float64", "hosts": 1, "workers": [2], "engines": ["torch"], "repeat": 1, "timeout_s": 60,
+    config = {"dtype": "float64", "hosts": [1], "workers": [2], "engines": ["torch"], "repeat": 1, "timeout_s": 60,
               "task": "digits"}
     report = Study(problem, config).run()
     assert [(r["workers"], r["status"]) for r in report["rows"]] == [(1, "skipped"), (2, "skipped")]
@@ -138,7 +139,7 @@ def engine(monkeypatch):
 
 
 def config_for(name: str, workers: int = 2, hosts: int = 1, timeout_s: float = 60) -> dict:
-    return {"dtype": "float64", "hosts": hosts, "workers": [workers], "engines": [name], "repeat": 1,
+    return {"dtype": "float64", "hosts": [hosts], "workers": [workers], "engines": [name], "repeat": 1,
             "timeout_s": timeout_s, "task": "digits"}
 
 

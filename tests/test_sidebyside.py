@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from shared.commands import code
-from shared.sidebyside import LIBRARIES, ROWS, SURPRISES, cells
+from shared.sidebyside import LIBRARIES, PARALLEL_LIBRARIES, PARALLEL_ROWS, ROWS, SURPRISES, cells
 from shared.sidebyside_html import page
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,8 @@ PIECE = re.compile(r'<div class="piece" data-name="([^"]*)" data-file="([^"]*)" 
 
 
 def generated() -> str:
-    return page(code.load_report(code.DEFAULT_REPORT, required=False), code.DEFAULT_REPORT)  # what `code --html` writes
+    return page(code.load_report(code.DEFAULT_REPORT, required=False), code.DEFAULT_REPORT,  # what `code --html` writes
+                code.load_parallel_report(), code.PARALLEL_REPORT)
 
 
 def text_of(fragment: str) -> str:
@@ -46,6 +47,20 @@ def test_every_cell_is_there_and_every_block_is_the_source():
         lines = (ROOT / path).read_text().splitlines()[int(first) - 1:int(last)]
         assert text_of(body) == "\n".join(lines), (path, name)
     assert "nothing of its own to show" in text  # Keras' gradients and train_step say why they are absent
+
+
+def test_the_data_parallel_engines_are_on_the_page_cell_by_cell():
+    text = generated()
+    table = cells(tuple(PARALLEL_LIBRARIES), parallel=True)
+    for row in PARALLEL_ROWS:
+        anchor = "parallel-" + ("surprises" if row == SURPRISES else row)
+        start = text.index(f'<tr id="{anchor}">')
+        segment = text[start:text.index("</tr>", start)]
+        assert re.findall(r'<td data-lib="(\w+)">', segment) == list(PARALLEL_LIBRARIES), row
+        for library in PARALLEL_LIBRARIES:
+            assert all(f'data-name="{p.name}" data-file="{p.path}"' in segment for p in table[(library, row)].pieces)
+    assert table[("keras", "train_step")].pieces == () and "fit takes each step" in text
+    assert [p.name for p in table[("jax", "build_model")].pieces] == ["build_model", "_global"]
 
 
 def test_helpers_sit_in_the_row_of_their_user():

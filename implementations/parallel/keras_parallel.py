@@ -93,7 +93,7 @@ def split_batches(problem: Problem, layout) -> tuple[np.ndarray, np.ndarray, int
     return problem.x_train[rows], problem.t_train[rows], part
 
 
-def loss(spec: ModelSpec):
+def per_sample_loss(spec: ModelSpec):
     """The per-sample loss on the last layer's output, in JAX; Keras averages it over the batch."""
     def per_sample(t, out):
         if spec.loss == "binary_crossentropy":
@@ -120,7 +120,7 @@ class LossHistory(single.LossHistory):
 
     def __init__(self, spec: ModelSpec, x_all: np.ndarray, t_all: np.ndarray, every: int, steps: int):
         super().__init__(spec, x_all, t_all, every, steps)
-        self.loss_fn = loss(spec)
+        self.loss_fn = per_sample_loss(spec)
 
     def _record(self) -> None:
         self.values.append(jax.numpy.mean(self.loss_fn(self.t_all, single.forward(self.model, self.x_all))))
@@ -129,7 +129,7 @@ class LossHistory(single.LossHistory):
 def prepare(problem: Problem, distribution, layout) -> Runner:
     spec, schedule = problem.spec, problem.schedule
     model = build_model(problem, distribution)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=loss(spec),
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=per_sample_loss(spec),
                   steps_per_execution=schedule.record_every)
     data = split_batches(problem, layout)
     history = LossHistory(spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)

@@ -15,6 +15,7 @@ from shared.errors import UsageError
 from shared.sidebyside import LIBRARIES, ROOT, ROWS, SURPRISES, Cell, cells
 
 DEFAULT_REPORT = "results/cpu_xor.json"  # relative to the repository, wherever the command runs
+PARALLEL_REPORT = "results/parallel_cpu.json"  # `compare.py parallel`'s, for the data-parallel section
 COLUMN_MIN = 56  # characters a column needs to be readable; narrower terminals get one library below the other
 
 
@@ -58,13 +59,25 @@ def load_report(path: str, required: bool = True) -> dict | None:
     return report
 
 
+def load_parallel_report() -> dict | None:
+    """The repository's data-parallel report, if there is one and it has what the page reads."""
+    try:
+        with open(ROOT / PARALLEL_REPORT) as handle:
+            report = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(report, dict) and isinstance(report.get("rows"), list) and all(
+        isinstance(report.get(k), dict) for k in ("config", "environment", "tolerance"))
+    return report if ok else None
+
+
 def write_page(path: str, report_path: str | None) -> None:
     from shared.report import write_atomically
     from shared.sidebyside_html import page
 
     report = load_report(report_path or DEFAULT_REPORT, required=report_path is not None)
     try:
-        text = page(report, report_path or DEFAULT_REPORT)
+        text = page(report, report_path or DEFAULT_REPORT, load_parallel_report(), PARALLEL_REPORT)
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"--report {report_path or DEFAULT_REPORT}: a field the page needs is missing or malformed "
                          f"({exc.__class__.__name__}: {exc})") from None

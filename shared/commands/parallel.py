@@ -35,7 +35,7 @@ DEFAULT_TIMEOUT_S = 600.0  # per run of one engine and layout: start-up, rendezv
 
 
 def worker_counts(text: str) -> list[int]:
-    """`2` or a comma list `1,2,4`: the layouts to run (1 = one worker, always run as the baseline)."""
+    """`2` or a comma list `1,2,4` (of workers, or of hosts)."""
     counts = []
     for part in (p.strip() for p in text.split(",")):
         if not part.lstrip("-").isdigit():
@@ -49,9 +49,9 @@ def build_parser() -> Parser:
     p.add_argument("--workers", type=worker_counts, default=[2],
                    help="data-parallel workers N, or a comma list (default 2); one worker always runs too, as the "
                         "single-device baseline")
-    p.add_argument("--hosts", type=positive_int, default=1,
+    p.add_argument("--hosts", type=worker_counts, default=[1],
                    help="run the N workers as H separate host processes that coordinate over 127.0.0.1 as hosts "
-                        "of a cluster would (default 1; H must divide N)")
+                        "of a cluster would, or a comma list of host counts (default 1; each H must divide each N)")
     p.add_argument("--task", choices=[t for t in TASKS], default=DEFAULT_TASK, help=f"what to train (default {DEFAULT_TASK})")
     p.add_argument("--frameworks", type=choice_list(known(), "engine", ENGINES), default=None,
                    help=f"all (default) or a comma list of {','.join(ENGINES)} (keras = Keras on its JAX backend)")
@@ -86,8 +86,9 @@ def _main(argv: list[str]) -> int:
     task = TASKS[args.task]
     dataset = load_dataset(task, None, None, None, None, None)
     batch = args.batch_size if args.batch_size is not None else (task.batch_size or dataset.x.shape[0])
-    for workers in args.workers:
-        check_layout(workers, args.hosts, batch, per_sample_task=args.batch_size is None and task.batch_size == 1)
+    for hosts in args.hosts:
+        for workers in args.workers:
+            check_layout(workers, hosts, batch, per_sample_task=args.batch_size is None and task.batch_size == 1)
     problem = build_problem(task, dataset, default_sizes(task, dataset), lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, seed=args.seed, dtype=args.dtype)
     engines = list(args.frameworks or ENGINES)
