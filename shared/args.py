@@ -135,6 +135,21 @@ def check_output_path(flag: str, path: str | None, folder: bool = False, stdout_
     _check_writable_folder(flag, path, probe_folder)
 
 
+def add_report_flags(p: argparse.ArgumentParser, plots: str) -> None:
+    """--json, --markdown and --plots, the same in every sub-command that reports."""
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
+    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
+    p.add_argument("--plots", metavar="DIR", help=plots)
+
+
+def check_report_paths(args, inputs: dict[str, str | None] | None = None) -> None:
+    """The report flags' paths, each writable and none the same as another or as an input."""
+    check_output_path("--json", args.json, stdout_ok=True)
+    check_output_path("--markdown", args.markdown)
+    check_output_path("--plots", args.plots, folder=True)
+    check_distinct_paths({**(inputs or {}), "--json": args.json, "--markdown": args.markdown})
+
+
 def check_distinct_paths(paths: dict[str, str | None]) -> None:
     """Two outputs to one file, or an output onto the input, would silently lose one of them."""
     seen: dict[str, str] = {}

@@ -14,9 +14,9 @@ import sys
 from shared import registry
 from shared.args import (
     Parser,
+    add_report_flags,
     architecture,
-    check_distinct_paths,
-    check_output_path,
+    check_report_paths,
     choice_list,
     column_list,
     guarded,
@@ -62,9 +62,7 @@ def build_parser() -> Parser:
                    "(default: detected from the file)")
     p.add_argument("--no-standardize", action="store_true", help="keep the features as they are")
     p.add_argument("--book", action="store_true", help="the seed's own program: XOR, NumPy, its derivative quirk, 10 × 1000 steps")
-    p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
-    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
-    p.add_argument("--plots", metavar="DIR", help="write PNG figures into DIR")
+    add_report_flags(p, plots="write PNG figures into DIR")
     p.add_argument("--timeout", type=timeout, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long a library's worker process may take over one answer (importing, or one run with its "
                         f"repeats) before it is stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
@@ -120,10 +118,7 @@ def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_book(args)
-    check_output_path("--json", args.json, stdout_ok=True)
-    check_output_path("--markdown", args.markdown)
-    check_output_path("--plots", args.plots, folder=True)
-    check_distinct_paths({"--data": args.data, "--json": args.json, "--markdown": args.markdown})
+    check_report_paths(args, inputs={"--data": args.data})
     for flag in ("target", "features", "delimiter"):
         if getattr(args, flag) is not None and not args.data:
             raise UsageError(f"--{flag} needs --data FILE.csv")

@@ -16,8 +16,8 @@ import sys
 
 from shared.args import (
     Parser,
-    check_distinct_paths,
-    check_output_path,
+    add_report_flags,
+    check_report_paths,
     choice_list,
     guarded,
     positive_float,
@@ -61,9 +61,7 @@ def build_parser() -> Parser:
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the task's)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the initial weights and sample order (default 0)")
     p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
-    p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
-    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
-    p.add_argument("--plots", metavar="DIR", help="write the timing figure into DIR")
+    add_report_flags(p, plots="write the timing figure into DIR")
     p.add_argument("--timeout", type=timeout, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"the longest one engine's run (every host, start to finish) may take before all its processes "
                         f"are stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
@@ -77,10 +75,7 @@ def main(argv: list[str]) -> int:
 
 def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    check_output_path("--json", args.json, stdout_ok=True)
-    check_output_path("--markdown", args.markdown)
-    check_output_path("--plots", args.plots, folder=True)
-    check_distinct_paths({"--json": args.json, "--markdown": args.markdown})
+    check_report_paths(args)
     from shared.tasks import build_problem, default_sizes, load_dataset
 
     task = TASKS[args.task]

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from shared.args import Parser, check_distinct_paths, check_output_path, choice_list
+    from shared.args import Parser, add_report_flags, check_report_paths, choice_list
     from shared.scale import __doc__ as study
 
     p = Parser(prog="compare.py scale", description=study.splitlines()[0])
@@ -26,14 +26,9 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--frameworks", type=choice_list(registry.FRAMEWORKS, "library"), default=list(registry.FRAMEWORKS))
     p.add_argument("--device", choices=[*DEVICES, "all"], default="all")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--json", metavar="PATH")
-    p.add_argument("--markdown", metavar="PATH")
-    p.add_argument("--plots", metavar="DIR")
+    add_report_flags(p, plots="write the step-time figure into DIR")
     args = p.parse_args(argv)
-    check_output_path("--json", args.json, stdout_ok=True)
-    check_output_path("--markdown", args.markdown)
-    check_output_path("--plots", args.plots, folder=True)
-    check_distinct_paths({"--json": args.json, "--markdown": args.markdown})
+    check_report_paths(args)
     from rich.console import Console
 
     from shared.environment import describe, gpu_name, versions_of
