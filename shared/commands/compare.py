@@ -35,7 +35,8 @@ from shared.worker import DEFAULT_TIMEOUT_S
 def build_parser() -> Parser:
     p = Parser(prog="compare.py", description="Train the same network in NumPy, PyTorch, TensorFlow, Keras and JAX "
                "from identical initial weights and sample order; check parity with NumPy and time each library. "
-               "Sub-command: `compare.py scale --help` for the GPU-vs-CPU scaling study.")
+               "Sub-commands (each with --help): `compare.py scale` the GPU-vs-CPU scaling study, `compare.py code` the "
+               "implementations side by side, `compare.py parallel` data-parallel training on each library's own engine.")
     p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
     p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.KERAS_TARGETS), "library",
                                                     registry.FRAMEWORKS), default=None,
