@@ -39,6 +39,7 @@ ENGINE_NAMES = {"torch": "PyTorch DistributedDataParallel (gloo)", "jax": "JAX j
                 "keras": "Keras DataParallel (JAX backend)"}
 EXTRA: list[str] = []  # engines registered at run time (the tests' deliberately broken ones)
 KILL_GRACE_S = 5.0
+EXIT_GRACE_S = 10.0  # how long hosts that have written their results may take to exit
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -92,24 +93,32 @@ class HostResult:
     joined_at: float | None = None  # time.time() when the rendezvous was done
     info: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
+    host: int = 0
+    local_rank: int | None = 0  # the worker process on its host that wrote it (None: the host itself)
+    at: float = field(default_factory=time.time)  # when it was written: the earliest failure is the cause
 
 
-def check_layout(workers: int, hosts: int, batch: int, per_sample_task: bool) -> None:
-    """Bad layouts are usage errors, found before anything starts."""
+def check_layout(workers: int, hosts: int, batch: int, samples: int, per_sample_task: bool) -> None:
+    """Bad layouts are usage errors, found before anything starts. `samples`: the training set's size."""
     if workers < 1:
         raise UsageError(f"--workers {workers}: needs at least one worker")
     if hosts < 1:
         raise UsageError(f"--hosts {hosts}: needs at least one host")
     if workers % hosts:
-        raise UsageError(f"--hosts {hosts} does not divide --workers {workers}: every host runs the same number of workers")
+        extra = " (one worker always runs, on one host, as the baseline: leave 1 out of --workers)" if workers == 1 else ""
+        raise UsageError(f"--hosts {hosts} does not divide --workers {workers}: every host runs the same number of "
+                         f"workers{extra}")
     if workers > 1 and batch == 1:
         what = "per-sample SGD (batch 1, the XOR task's default)" if per_sample_task else "a batch of 1"
         raise UsageError(f"--workers {workers}: {what} cannot be split across workers; give --batch-size "
                          f"a multiple of {workers}, or choose another --task")
     if batch % workers:
+        below, above = batch // workers * workers, (batch // workers + 1) * workers
+        sizes = " or ".join(str(b) for b in (below, above) if 0 < b <= samples)
         fits = [n for n in range(1, batch + 1) if batch % n == 0]
-        raise UsageError(f"--workers {workers} does not divide the global batch of {batch} samples; "
-                         f"worker counts that do: {', '.join(map(str, fits))} (or change --batch-size)")
+        raise UsageError(f"--workers {workers} does not divide the global batch of {batch} samples: give --batch-size "
+                         f"a multiple of {workers}" + (f" (e.g. {sizes})" if sizes else "") +
+                         f", or use a worker count that divides {batch}: {', '.join(map(str, fits))}")
 
 
 def register(name: str, module: str, packages: tuple[str, ...] = ("numpy",), engine_name: str = "a test engine") -> None:
@@ -131,6 +140,14 @@ def missing(engine: str) -> str | None:
         if importlib.util.find_spec(package) is None:
             return f"{package} is not installed; install it with: {INSTALL[engine]}"
     return None
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (a container or taskset can allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def free_ports(count: int) -> list[int]:
@@ -174,6 +191,9 @@ class HostGroup:
         self.folder = tempfile.mkdtemp(prefix="nn-rosetta-parallel-")
         self.engine, self.layout, self.processes = engine, layout, []
         self.logs: list = []
+        self.exited: list[int] = []  # hosts, in the order they were seen to end
+        self.hung: list[int] = []  # hosts stopped after writing their result
+        self.timed_out: list[int] = []  # hosts still running at the timeout
         try:
             self.launched_at = time.time()
             job = HostJob(engine, MODULES[engine], layout, problem, repeat, self.launched_at, debug)
@@ -196,30 +216,51 @@ class HostGroup:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def wait(self) -> list[HostResult | None]:
-        """Wait for every host, at most the layout's timeout; a host that fails ends the
-        others at once. Returns each host's result (None where it wrote none)."""
+    def wait(self) -> None:
+        """Wait for every host, at most the layout's timeout. A host that exits with an error
+        ends the others at once (they would wait for it in their next collective); hosts that
+        have all written their results but do not exit are stopped after a grace period."""
         deadline = time.monotonic() + self.layout.timeout_s
+        written_since = None
         while True:
-            codes = [p.poll() for p in self.processes]
-            if all(c is not None for c in codes):
+            for host, p in enumerate(self.processes):
+                if p.poll() is not None and host not in self.exited:
+                    self.exited.append(host)  # in the order they ended: the first to fail is the cause
+            if len(self.exited) == len(self.processes):
                 break
-            if any(c not in (None, 0) for c in codes):
-                time.sleep(0.5)  # let the failing host's peers write their own reason first
+            if any(self.processes[h].returncode for h in self.exited):
+                time.sleep(0.5)  # let the failing host's own reason reach its result file
                 break
+            if all(os.path.exists(self._path(h, 0)) for h in range(self.layout.hosts)):
+                written_since = written_since or time.monotonic()
+                if time.monotonic() - written_since > EXIT_GRACE_S:
+                    self.hung = [h for h in range(self.layout.hosts) if h not in self.exited]
+                    break
             if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"not finished after {self.layout.timeout_s:g} s (--timeout); hosts stopped")
+                self.timed_out = [h for h in range(self.layout.hosts) if h not in self.exited]
+                break
             time.sleep(0.05)
         self.stop()
-        return [self._result(host) for host in range(self.layout.hosts)]
 
-    def _result(self, host: int) -> HostResult | None:
-        path = os.path.join(self.folder, f"result-{host}.pickle")
-        if not os.path.exists(path):
-            return None
-        with open(path, "rb") as f:
-            return pickle.load(f)
+    def _path(self, host: int, rank: int | None) -> str:
+        return os.path.join(self.folder, f"result-{host}-{'host' if rank is None else rank}.pickle")
+
+    def results(self) -> list[HostResult]:
+        """Every result written: each worker process's, and a host's own when its launch failed."""
+        found = []
+        for name in sorted(os.listdir(self.folder)):
+            if name.startswith("result-") and name.endswith(".pickle"):
+                with open(os.path.join(self.folder, name), "rb") as f:
+                    found.append(pickle.load(f))
+        return found
+
+    def logs_text(self) -> str:
+        """Every host's output, for --debug."""
+        parts = []
+        for host in range(self.layout.hosts):
+            with contextlib.suppress(OSError), open(os.path.join(self.folder, f"host-{host}.log"), "rb") as f:
+                parts.append(f"----- host {host} -----\n" + f.read().decode(errors="replace"))
+        return "\n".join(parts)
 
     def exit_reason(self, host: int) -> str:
         """How a host that wrote no result ended: its exit status and the last line it printed."""
@@ -264,12 +305,16 @@ class Outcome:
     reason: str | None
     layout: Layout
     launched_at: float
-    results: list[HostResult | None] = field(default_factory=list)  # one per host, None where none was written
+    chief: HostResult | None = None  # host 0's first worker: the result compared with the reference
+    replicas: list[HostResult] = field(default_factory=list)  # every other worker process's result
+    note: str | None = None
 
-    @property
-    def chief(self) -> HostResult | None:
-        """Host 0's result: the one compared with the reference."""
-        return self.results[0] if self.results else None
+
+def _where(result: HostResult, layout: Layout) -> str:
+    """"host 1: ", "worker 3: " or nothing, for a reason that comes from one process."""
+    if result.local_rank:
+        return f"worker {result.host * layout.local_workers + result.local_rank}: "
+    return f"host {result.host}: " if layout.hosts > 1 else ""
 
 
 def run_engine(engine: str, workers: int, hosts: int, problem, repeat: int, timeout_s: float,
@@ -278,21 +323,33 @@ def run_engine(engine: str, workers: int, hosts: int, problem, repeat: int, time
     ports = free_ports(hosts)
     layout = Layout(workers, hosts, tuple(f"127.0.0.1:{p}" for p in ports), timeout_s)
     with HostGroup(engine, layout, problem, repeat, debug) as group:
-        try:
-            results = group.wait()
-        except TimeoutError as exc:
-            return Outcome("failed", str(exc), layout, group.launched_at)
-        reasons = [group.exit_reason(host) for host in range(hosts)]
-    outcome = Outcome("ok", None, layout, group.launched_at, results)
-    # The first host to say why it stopped explains the run; hosts stopped because of it wrote nothing.
-    for status in ("failed", "skipped"):
-        for host, result in enumerate(results):
-            if result is not None and result.status == status:
-                where = f"host {host}: " if hosts > 1 and status == "failed" else ""
-                outcome.status, outcome.reason = status, where + (result.reason or "")
-                return outcome
-    for host, result in enumerate(results):
-        if result is None:
-            outcome.status, outcome.reason = "failed", reasons[host]
-            return outcome
+        group.wait()
+        outcome = _outcome(group, layout)
+        if debug and outcome.status == "failed":
+            print(group.logs_text(), file=sys.stderr)
+    return outcome
+
+
+def _outcome(group: HostGroup, layout: Layout) -> Outcome:
+    results = group.results()
+    chiefs = {r.host: r for r in results if r.local_rank == 0}
+    outcome = Outcome("ok", None, layout, group.launched_at, chiefs.get(0),
+                      [r for r in results if r.local_rank is not None and r is not chiefs.get(0)])
+    failures = sorted((r for r in results if r.status == "failed"), key=lambda r: r.at)
+    first_exit = next((h for h in group.exited if group.processes[h].returncode), None)
+    if failures:  # the earliest error is the cause; the others followed from it
+        outcome.status, outcome.reason = "failed", _where(failures[0], layout) + (failures[0].reason or "")
+    elif first_exit is not None:  # ended without saying why (a crash, os._exit)
+        outcome.status, outcome.reason = "failed", group.exit_reason(first_exit)
+    elif group.timed_out:
+        last = "; ".join(f"host {h}: {group.log_tail(h) or 'no output'}" for h in group.timed_out)
+        outcome.status = "failed"
+        outcome.reason = f"not finished after {layout.timeout_s:g} s (--timeout); hosts stopped; still running: {last}"
+    elif any(h not in chiefs for h in range(layout.hosts)):
+        missing = min(h for h in range(layout.hosts) if h not in chiefs)
+        outcome.status, outcome.reason = "failed", group.exit_reason(missing)
+    elif any(r.status == "skipped" for r in chiefs.values()):
+        outcome.status, outcome.reason = "skipped", next(r.reason for r in chiefs.values() if r.status == "skipped")
+    if group.hung and outcome.status == "ok":
+        outcome.note = f"host {', '.join(map(str, group.hung))} did not exit after its result; stopped"
     return outcome

@@ -5,7 +5,8 @@ the run's job, lets its engine start the host's workers (`launch`: PyTorch one p
 worker, the others this process itself), and each worker goes through the engine's steps in
 the order every file in implementations/parallel/ defines them: `unsupported`, `configure`
 (before the runtime starts), `join` (the rendezvous), `prepare`, the timed runs, `leave`.
-The host's first worker writes the host's result into the run's folder.
+Every worker process writes its result into the run's folder (host 0's first worker's is the
+one compared with the reference; the others must agree with it).
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def load_job(folder: str) -> HostJob:
         return pickle.load(f)
 
 
-def write_result(folder: str, host: int, result: HostResult) -> None:
-    path = os.path.join(folder, f"result-{host}.pickle")
+def write_result(folder: str, result: HostResult) -> None:
+    """One file per worker process (`result-HOST-RANK`), and `result-HOST-host` when a host's
+    launch itself failed."""
+    rank = "host" if result.local_rank is None else result.local_rank
+    path = os.path.join(folder, f"result-{result.host}-{rank}.pickle")
     with open(path + ".part", "wb") as f:
         pickle.dump(result, f)
     os.replace(path + ".part", path)  # the harness never reads half a result
@@ -66,36 +70,33 @@ def serve(local_rank: int, folder: str, layout: Layout) -> None:
         if job.debug:
             traceback.print_exc()
         result = HostResult("failed", one_line(exc))
-    if local_rank == 0:
-        write_result(folder, layout.host, result)
+    result.host, result.local_rank = layout.host, local_rank
+    write_result(folder, result)
     if result.status == "failed":
         raise SystemExit(1)
 
 
 def _train(module, job: HostJob, layout: Layout) -> HostResult:
     from shared.timing import time_runner
+    from shared.tolerances import scaled_diff
 
     problem = job.problem
     module.configure(layout, problem.spec.dtype)
     engine = module.join(layout)
     joined_at = time.time()
+    runner = None
     try:
         runner = module.prepare(problem, engine, layout)
         timed = time_runner(runner, problem.schedule.steps, job.repeat)
+    finally:
         del runner  # the model goes before the engine: a DDP model freed after its process group can hang
         gc.collect()
-    finally:
         module.leave(engine)
     first, last = timed.first, timed.last
-    repeatable = all(map(_equal, [first.predictions, *first.weights], [last.predictions, *last.weights]))
+    repeats = max(map(scaled_diff, [last.predictions, *last.weights], [first.predictions, *first.weights]))
     return HostResult("ok", output=first, first_call_s=timed.first_call_s, step_s=timed.step_s, joined_at=joined_at,
-                      info={**first.info, "repeatable": repeatable}, versions=module.versions())
-
-
-def _equal(a, b) -> bool:
-    import numpy as np
-
-    return bool(np.array_equal(a, b))
+                      info={**first.info, "repeatable": repeats == 0.0, "repeats_max_diff": repeats},
+                      versions=module.versions())
 
 
 def main(argv: list[str]) -> int:
@@ -112,8 +113,7 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # a worker of PyTorch's failed, or the import did: say so if nobody has
         if job.debug:
             traceback.print_exc()
-        if not os.path.exists(os.path.join(folder, f"result-{host}.pickle")):
-            write_result(folder, host, HostResult("failed", _root_cause(exc)))
+        write_result(folder, HostResult("failed", _root_cause(exc), host=host, local_rank=None))
         return 1
     return 0
 

@@ -3,13 +3,13 @@ NumPy reference, and report (terminal table, Markdown, JSON, one figure)."""
 
 from __future__ import annotations
 
-import os
 import statistics
+import time
 from collections.abc import Callable
 
 import numpy as np
 
-from shared.parallel import ENGINE_NAMES, ENGINES, Outcome, missing, run_engine
+from shared.parallel import ENGINE_NAMES, ENGINES, Outcome, missing, run_engine, usable_cpus
 from shared.report import _num
 from shared.runner import compare, shape_problem
 from shared.tolerances import TOLERANCES, scaled_diff, tolerance
@@ -17,9 +17,9 @@ from shared.tolerances import TOLERANCES, scaled_diff, tolerance
 COLUMNS = ("engine", "workers", "hosts", "status", "max Δ vs NumPy", "replicas agree", "start-up", "first call",
            "µs/step", "× 1 worker", "note")
 PER_LAYOUT = ("jax_devices", "jax_processes", "torch_threads")
-OVERHEAD_NOTE = ("All hosts and workers share one machine here: with {cpus} CPU cores this measures each engine's "
-                 "overhead (start-up, rendezvous, collectives), not a speed-up. Rows with more workers than cores are "
-                 "marked oversubscribed.")
+OVERHEAD_NOTE = ("All hosts and workers share one machine here ({cpus} CPU cores): for a network this small that "
+                 "measures each engine's overhead (start-up, rendezvous, collectives), not a speed-up. Rows with more "
+                 "workers than cores are marked oversubscribed.")
 
 
 class Study:
@@ -39,6 +39,7 @@ class Study:
     def run(self) -> dict:
         from implementations import numpy_backend
 
+        start = time.monotonic()
         self.reference = numpy_backend.prepare(self.problem, "eager", "cpu")()
         for engine in self.config["engines"]:
             reason = missing(engine)
@@ -54,6 +55,7 @@ class Study:
                 if workers == 1 and hosts == 1:
                     baseline = row["timing"].get("step_us_median") if row["timing"] else None
                 self.report["rows"].append(row)
+        self.report["wall_s"] = time.monotonic() - start
         return self.finish()
 
     def _row(self, engine: str, outcome: Outcome, baseline: float | None) -> dict:
@@ -70,8 +72,10 @@ class Study:
             row.update(status="failed", reason=wrong_shape)
             return row
         diff = compare(out, self.reference, self.config["dtype"])
-        others = [r.output for r in outcome.results[1:]]
-        replicas = max((_replica_diff(o, out) for o in others), default=0.0)
+        replicas = max((_replica_diff(r.output, out) for r in outcome.replicas), default=0.0)
+        unsplit = _no_collective(chief.info, layout.workers)
+        if unsplit:
+            row.update(status="failed", reason=unsplit)
         steps = problem.schedule.steps
         us = [s * 1e6 for s in chief.step_s]
         median = statistics.median(us) if us else None
@@ -79,7 +83,9 @@ class Study:
             "engine_name": chief.info.get("engine", ENGINE_NAMES[engine]), "dtype": out.dtype, "diff": diff,
             "parity_ok": bool(diff["dtype_ok"] and diff["scaled"] <= tolerance(self.config["dtype"])),
             "replicas_max_diff": replicas, "replicas_ok": replicas <= tolerance(self.config["dtype"]),
-            "repeatable": chief.info.get("repeatable"),
+            "repeatable": chief.info.get("repeatable"), "repeats_max_diff": chief.info.get("repeats_max_diff"),
+            "evidence": {k: chief.info[k] for k in ("all_reduce_ops", "batch_split_over") if k in chief.info},
+            "processes_compared": 1 + len(outcome.replicas), "note": outcome.note,
             "final_loss": float(out.loss_history[-1]),
             "accuracy": _accuracy(self.config["task"], out.predictions),
             "timing": {"startup_s": chief.joined_at - outcome.launched_at, "first_call_s": chief.first_call_s,
@@ -98,7 +104,8 @@ class Study:
         for row in rows:  # what differs between layouts (device counts, threads per worker) stays in each row
             versions |= {k: v for k, v in (row.get("versions") or {}).items() if k not in PER_LAYOUT}
         self.report["environment"] = describe(versions)
-        self.report["environment"]["threads"]["torch_threads"] = "max(1, cores // workers) per worker process"
+        if any(r["engine"] == "torch" and r["status"] == "ok" for r in rows):
+            self.report["environment"]["threads"]["torch_threads"] = "max(1, cores // workers) per worker process"
         bad = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False or r.get("replicas_ok") is False]
         self.report["ok"] = not bad and bool(rows)
         self.report["verdict"] = verdict(self.report)
@@ -107,7 +114,20 @@ class Study:
 
 def _row(engine: str, workers: int, hosts: int, status: str, reason: str | None) -> dict:
     return {"engine": engine, "engine_name": ENGINE_NAMES[engine], "workers": workers, "hosts": hosts, "status": status,
-            "reason": reason, "oversubscribed": workers > (os.cpu_count() or 1), "diff": None, "timing": None}
+            "reason": reason, "oversubscribed": workers > usable_cpus(), "diff": None, "timing": None}
+
+
+def _no_collective(info: dict, workers: int) -> str | None:
+    """Why a run on several workers did not really split the batch, where its engine can show
+    it: JAX's compiled program has no all-reduce, or Keras' data layout spans fewer devices.
+    (PyTorch and TensorFlow hand each worker only its own rows, so without an all-reduce they
+    could not match the reference.)"""
+    if workers > 1 and info.get("all_reduce_ops") == 0:
+        return "no all-reduce in the compiled program: every device computed the whole batch alone"
+    split = info.get("batch_split_over")
+    if split is not None and split != workers:
+        return f"the distribution splits each batch over {split} device(s), not {workers}"
+    return None
 
 
 def _replica_diff(other, chief) -> float:
@@ -152,7 +172,9 @@ def _note(row: dict) -> str:
     if row.get("oversubscribed") and row["status"] == "ok":
         notes.append("oversubscribed")
     if row.get("repeatable") is False:
-        notes.append("repeats differ from first call")
+        notes.append(f"repeats differ from the first call by {row.get('repeats_max_diff') or 0:.1e}")
+    if row.get("note"):
+        notes.append(row["note"])
     return "; ".join(notes)
 
 
@@ -221,9 +243,8 @@ def figure(report: dict, path: str) -> str:
             groups.setdefault((r["engine"], r["hosts"] if r["workers"] > 1 else 0), []).append(r)
     for colour, engine in enumerate(dict.fromkeys(r["engine"] for r in report["rows"])):
         ones = groups.get((engine, 0), [])
-        for (name, hosts), rows in sorted(groups.items(), key=lambda item: item[0][1]):
-            if name != engine or hosts == 0:
-                continue
+        lines = {hosts: rows for (name, hosts), rows in groups.items() if name == engine and hosts}
+        for hosts, rows in sorted(lines.items() or ([(1, [])] if ones else [])):  # a baseline alone is a point
             rows = sorted(ones + rows, key=lambda r: r["workers"])
             style = {"color": f"C{colour}", "marker": "o" if hosts == 1 else "s", "ls": "-" if hosts == 1 else "--",
                      "label": engine + (f", {hosts} hosts" if hosts > 1 else ", 1 host")}

@@ -71,11 +71,18 @@ def assert_all_ok(report: dict, layouts: set[tuple[int, int]]) -> None:
 
 
 @needs_all
-def test_every_engine_on_two_workers_equals_numpy_in_float64():
-    proc, report = run_cli("--workers", "2", "--steps", "30", "--repeat", "1")
+def test_every_engine_on_two_workers_equals_numpy_in_float64(tmp_path):
+    proc, report = run_cli("--workers", "2", "--steps", "30", "--repeat", "1", "--markdown", str(tmp_path / "p.md"),
+                           "--plots", str(tmp_path / "figures"))
     assert proc.returncode == 0, proc.stderr_text[-2000:]
     assert_all_ok(report, {(1, 1), (2, 1)})
     assert report["ok"] and report["config"]["task"] == "digits"
+    evidence = {r["engine"]: r["evidence"] for r in report["rows"] if r["workers"] == 2}
+    assert evidence["jax"]["all_reduce_ops"] >= 1 and evidence["keras"]["batch_split_over"] == 2
+    assert [r["processes_compared"] for r in report["rows"] if r["engine"] == "torch"] == [1, 2]  # every DDP worker
+    text = (tmp_path / "p.md").read_text()
+    assert report["verdict"] in text and "| keras | 2 | 1 | ok |" in text
+    assert (tmp_path / "figures" / "parallel_step_time.png").read_bytes().startswith(b"\x89PNG")
     assert started_for(proc.pid) == []
 
 
@@ -92,12 +99,16 @@ def test_every_engine_as_two_hosts_equals_numpy_in_float32():
 
 @pytest.mark.parametrize("argv, message", [
     (["--workers", "0"], "--workers 0: needs at least one worker"),
-    (["--workers", "3"], "worker counts that do: 1, 2, 4, 8, 16, 32"),
+    (["--workers", "3"], "give --batch-size a multiple of 3 (e.g. 30 or 33), or use a worker count that divides 32: "
+                         "1, 2, 4, 8, 16, 32"),
+    (["--batch-size", "100000", "--workers", "3"], "larger than the 1437 training samples"),
     (["--workers", "2,3"], "--workers 3 does not divide the global batch of 32"),
     (["--workers", "4", "--hosts", "3"], "--hosts 3 does not divide --workers 4"),
     (["--workers", "2,4", "--hosts", "1,4"], "--hosts 4 does not divide --workers 2"),
     (["--task", "xor", "--workers", "2"], "per-sample SGD (batch 1, the XOR task's default) cannot be split"),
-    (["--task", "xor", "--batch-size", "4", "--workers", "3"], "worker counts that do: 1, 2, 4"),
+    (["--task", "xor", "--batch-size", "4", "--workers", "3"], "a multiple of 3 (e.g. 3), or use a worker count that "
+                                                                "divides 4: 1, 2, 4"),
+    (["--workers", "1", "--hosts", "2"], "leave 1 out of --workers"),
     (["--workers", "two"], "expected a worker count"),
     (["--frameworks", "mxnet"], "unknown engine 'mxnet'"),
     (["--steps", "0"], "--steps"),
@@ -155,6 +166,44 @@ def test_summed_gradients_break_parity_on_two_workers_only(engine):
 
 
 @needs_jax
+def test_a_program_that_never_split_the_batch_fails_though_its_numbers_match(engine):
+    """Every device computing the whole batch equals NumPy too: the compiled program gives it away."""
+    name = engine("unsplit")
+    report = Study(problem_for("digits", steps=10), config_for(name)).run()
+    one, two = report["rows"]
+    assert one["status"] == "ok" and two["parity_ok"]
+    assert two["status"] == "failed" and "no all-reduce in the compiled program" in two["reason"]
+
+
+@needs_jax
+def test_a_host_that_ends_without_a_word_is_named(engine):
+    name = engine("crashes")
+    outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
+    assert outcome.status == "failed"
+    assert outcome.reason == "host 1 exited with status 3: test engine: host 1 going down"
+    assert started_for(os.getpid()) == []
+
+
+@needs_jax
+def test_hosts_that_wrote_their_results_but_do_not_exit_are_stopped_and_the_results_stand(engine):
+    name = engine("lingers")
+    outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
+    assert outcome.status == "ok" and outcome.note == "host 1 did not exit after its result; stopped"
+    assert started_for(os.getpid()) == []
+
+
+@pytest.mark.skipif(parallel.missing("torch") is not None, reason=parallel.missing("torch") or "")
+def test_a_pytorch_worker_that_fails_is_named_with_its_own_error(engine, monkeypatch, capfd):
+    name = engine("rank_fails")
+    monkeypatch.setitem(parallel.PACKAGES, name, ("torch",))
+    outcome = parallel.run_engine(name, 2, 1, problem_for("digits", steps=5), 1, timeout_s=120, debug=True)
+    assert outcome.status == "failed"
+    assert outcome.reason == "worker 1: ValueError: test engine: worker 1 has no rows"
+    assert "----- host 0 -----" in capfd.readouterr().err  # --debug shows the hosts' own output
+    assert started_for(os.getpid()) == []
+
+
+@needs_jax
 def test_a_host_that_fails_stops_its_peers_at_once(engine):
     name = engine("fails")
     start = time.monotonic()
@@ -170,7 +219,8 @@ def test_a_host_that_hangs_is_stopped_at_the_timeout(engine):
     name = engine("hangs")
     start = time.monotonic()
     outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=10)
-    assert outcome.status == "failed" and outcome.reason.startswith("not finished after 10 s (--timeout)")
+    assert outcome.status == "failed" and outcome.reason.startswith("not finished after 10 s (--timeout); hosts stopped; "
+                                                                    "still running: host 0: no output; host 1: no output")
     assert time.monotonic() - start < 30
     assert started_for(os.getpid()) == []
 

@@ -52,8 +52,11 @@ def launch(serve, folder: str, layout) -> None:
 
 
 def configure(layout, dtype: str) -> None:
-    """Before the runtime starts: this host's device count; then floatx and precision."""
+    """Before the runtime starts: this host's device count and (several hosts) gloo for the
+    CPU collectives; then floatx and precision."""
     jax.config.update("jax_num_cpu_devices", layout.local_workers)
+    if layout.hosts > 1:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
     keras.config.set_floatx(dtype)
     jax.config.update("jax_default_matmul_precision", "highest")
 
@@ -85,12 +88,19 @@ def build_model(problem: Problem, distribution) -> keras.Sequential:
     return model
 
 
-def split_batches(problem: Problem, layout) -> tuple[np.ndarray, np.ndarray, int]:
+def split_batches(problem: Problem, distribution) -> tuple[np.ndarray, np.ndarray, int]:
     """This process's rows of every global batch, in schedule order, and its batch size: `fit`
     shards them over the process's devices (and, with several hosts, joins the processes' parts)."""
-    part = problem.schedule.batch_size // layout.hosts
-    rows = problem.schedule.indices[:, layout.host * part:(layout.host + 1) * part].reshape(-1)
+    part = problem.schedule.batch_size // jax.process_count()
+    first = jax.process_index() * part
+    rows = problem.schedule.indices[:, first:first + part].reshape(-1)
     return problem.x_train[rows], problem.t_train[rows], part
+
+
+def batch_split_over(distribution, batch_shape: tuple[int, ...]) -> int:
+    """How many devices the distribution splits a batch over (its data layout's first axis)."""
+    layout = distribution.get_data_layout(batch_shape)
+    return int(distribution.device_mesh.shape[0]) if layout.axes[0] else 1
 
 
 def per_sample_loss(spec: ModelSpec):
@@ -131,7 +141,8 @@ def prepare(problem: Problem, distribution, layout) -> Runner:
     model = build_model(problem, distribution)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=per_sample_loss(spec),
                   steps_per_execution=schedule.record_every)
-    data = split_batches(problem, layout)
+    data = split_batches(problem, distribution)
+    split = batch_split_over(distribution, (schedule.batch_size, spec.n_inputs))
     history = LossHistory(spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)
 
     def run() -> TrainOutput:
@@ -139,7 +150,8 @@ def prepare(problem: Problem, distribution, layout) -> Runner:
         losses = train(model, problem, data, history)
         out = keras.ops.convert_to_numpy(single.forward(model, problem.x_eval))
         predictions = np.asarray(ACTIVATIONS[spec.output_activation](out)) if spec.loss in LOGIT_LOSSES else out
-        return TrainOutput(single.weights_of(model), predictions, losses, str(predictions.dtype), {"engine": ENGINE})
+        return TrainOutput(single.weights_of(model), predictions, losses, str(predictions.dtype),
+                           {"engine": ENGINE, "batch_split_over": split})
 
     return run
 

@@ -103,7 +103,13 @@ def train_step(variables: list[tf.Variable], spec, x: tf.Tensor, t: tf.Tensor, l
         v.assign_sub(lr * g)
 
 
-def train(variables: list[tf.Variable], problem: Problem, strategy: tf.distribute.Strategy):
+def train(loop, rows, x_all: tf.Tensor, t_all: tf.Tensor) -> tf.Tensor:
+    """Run the schedule (one call of the graph `training_loop` built); the training-set loss at
+    the recorded steps."""
+    return loop(rows, x_all, t_all)
+
+
+def training_loop(variables: list[tf.Variable], problem: Problem, strategy: tf.distribute.Strategy):
     """The whole schedule as one graph: `strategy.run` of a step inside `tf.range` loops; the
     training-set loss is read between stretches (cross-replica: any copy, they are equal)."""
     spec, schedule = problem.spec, problem.schedule
@@ -137,11 +143,11 @@ def prepare(problem: Problem, strategy: tf.distribute.Strategy, layout) -> Runne
     variables = build_model(problem, strategy)
     rows = split_batches(problem, strategy)
     x_all, t_all, x_eval = (tf.constant(a) for a in (problem.x_train, problem.t_train, problem.x_eval))
-    loop = train(variables, problem, strategy)
+    loop = training_loop(variables, problem, strategy)
 
     def run() -> TrainOutput:
         single.set_weights(variables, problem.weights)
-        history = loop(rows, x_all, t_all)
+        history = train(loop, rows, x_all, t_all)
         predictions = single.predict(variables, problem.spec, x_eval)
         return TrainOutput([np.asarray(v.numpy()) for v in variables], predictions.numpy(), history.numpy(),
                            predictions.dtype.name,

@@ -49,7 +49,7 @@ def configure(layout, dtype: str) -> None:
     single.configure(dtype, "cpu")
     # All the "hosts" share this one machine here: N processes share its cores (on a real
     # cluster, divide by the host's own workers instead; torchrun's default is 1 thread).
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // layout.workers))
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // layout.workers))
 
 
 def join(layout) -> dist.ProcessGroup:

@@ -1,0 +1,16 @@
+"""PyTorch's data-parallel engine with a worker other than its host's first failing in
+training: the row must show that worker's error, not its peers' broken connection."""
+
+from implementations.parallel import torch_parallel
+from implementations.parallel.torch_parallel import *  # noqa: F403 (the real engine, but for `split_batches`)
+
+
+def failing_split(problem, engine):
+    import torch.distributed as dist
+
+    if dist.get_rank(engine) == 1:
+        raise ValueError("test engine: worker 1 has no rows")
+    return torch_parallel.split_batches(problem, engine)
+
+
+torch_parallel.split_batches = failing_split
