@@ -14,8 +14,8 @@ from shared.report import _num
 from shared.runner import compare, shape_problem
 from shared.tolerances import TOLERANCES, scaled_diff, tolerance
 
-COLUMNS = ("engine", "workers", "hosts", "status", "max Δ vs NumPy", "replicas agree", "start-up", "first call",
-           "µs/step", "× 1 worker", "note")
+COLUMNS = ("engine", "workers", "hosts", "status", "max Δ vs NumPy", "processes agree", "split shown by", "start-up",
+           "first call", "µs/step", "× 1 worker", "note")
 PER_LAYOUT = ("jax_devices", "jax_processes", "torch_threads")
 OVERHEAD_NOTE = ("All hosts and workers share one machine here ({cpus} CPU cores): for a network this small that "
                  "measures each engine's overhead (start-up, rendezvous, collectives), not a speed-up. Rows with more "
@@ -182,12 +182,25 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
     out = []
     for r in report["rows"]:
         t = r.get("timing") or {}
-        replicas = "–" if r["status"] != "ok" or r["hosts"] == 1 else ("yes" if r.get("replicas_ok") else "no")
+        compared = r.get("processes_compared", 1)
+        replicas = "–" if r["status"] != "ok" or compared == 1 else ("yes" if r.get("replicas_ok") else "no") + f" ({compared})"
         out.append((r["engine"], str(r["workers"]), str(r["hosts"]), r["status"],
-                    _num((r.get("diff") or {}).get("scaled"), ".1e"), replicas,
+                    _num((r.get("diff") or {}).get("scaled"), ".1e"), replicas, _evidence(r),
                     _seconds(t.get("startup_s")), _seconds(t.get("first_call_s")), _num(t.get("step_us_median"), ",.1f"),
                     _num(t.get("vs_one_worker"), ".2f"), _note(r)))
     return out
+
+
+def _evidence(row: dict) -> str:
+    """What shows that the workers really split the batch, where the engine can show it."""
+    evidence = row.get("evidence") or {}
+    if row["status"] != "ok" or row["workers"] == 1:
+        return "–"
+    if "all_reduce_ops" in evidence:
+        return f"{evidence['all_reduce_ops']} all-reduce in the program"
+    if "batch_split_over" in evidence:
+        return f"batch over {evidence['batch_split_over']} devices"
+    return "each process fed its own rows" if row["engine"] == "torch" else "each replica fed its own rows"
 
 
 def _seconds(x: float | None) -> str:
@@ -218,8 +231,14 @@ def markdown(report: dict) -> str:
               f"{report['tolerance']['value']:g}: {report['tolerance']['reason']}", "",
               "start-up = from starting the host processes to the end of the engine's rendezvous (process start, "
               "imports, joining); first call = the first run of the schedule (compilation included); µs/step = median "
-              "of the timed repeats; × 1 worker = that over the same engine's one-worker time; replicas agree = every "
-              "host ended with host 0's weights and predictions (within the tolerance).", "",
+              "of the timed repeats; × 1 worker = that over the same engine's one-worker time; processes agree = every "
+              "other process (host, or PyTorch worker) ended with the first one's weights and predictions, within the "
+              "tolerance (how many processes); split shown by = what shows the "
+              "workers really split each batch (matching numbers alone cannot: one device doing all the work matches "
+              "too): JAX's compiled program must hold an all-reduce, Keras' data layout must span the workers' devices, "
+              "PyTorch's worker processes each train on their own rows and must agree, TensorFlow's replicas are fed "
+              "their own rows.", "",
+              f"Wall time of the study: {report.get('wall_s', 0) / 60:.1f} min.", "",
               OVERHEAD_NOTE.format(cpus=env.get("cpu_count", "?")), "", "Engines:", ""]
     lines += [f"- {name}: {ENGINE_NAMES[name]}" for name in ENGINES if name in c["engines"]]
     lines += ["", "## Environment", "", f"- Python {env['python']} on {env['platform']}",
