@@ -31,9 +31,8 @@ from shared.errors import UsageError
 
 ENGINES = ("torch", "jax", "tensorflow", "keras")
 MODULES = {name: f"implementations.parallel.{name}_parallel" for name in ENGINES}
-PACKAGES = {"torch": ("torch",), "jax": ("jax",), "tensorflow": ("tensorflow",), "keras": ("keras", "jax")}
-INSTALL = {"torch": "pip install torch==2.13.0", "jax": "pip install jax", "tensorflow": "pip install tensorflow==2.21.0",
-           "keras": "pip install keras jax"}
+# What each engine needs installed, as the registry names it (Keras' engine runs on its JAX backend).
+TARGETS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "keras": "keras:jax"}
 ENGINE_NAMES = {"torch": "PyTorch DistributedDataParallel (gloo)", "jax": "JAX jit over a NamedSharding mesh",
                 "tensorflow": "TensorFlow MirroredStrategy (one host), MultiWorkerMirroredStrategy (several hosts)",
                 "keras": "Keras DataParallel (JAX backend)"}
@@ -121,12 +120,12 @@ def check_layout(workers: int, hosts: int, batch: int, samples: int, per_sample_
                          f", or use a worker count that divides {batch}: {', '.join(map(str, fits))}")
 
 
-def register(name: str, module: str, packages: tuple[str, ...] = ("numpy",), engine_name: str = "a test engine") -> None:
-    """Add an engine that is not shipped (the tests' engines that hang or fail on purpose)."""
+def register(name: str, module: str, target: str = "numpy", engine_name: str = "a test engine") -> None:
+    """Add an engine that is not shipped (the tests' engines that hang or fail on purpose);
+    `target`: the library it needs, as the registry names it."""
     if name not in MODULES:
         EXTRA.append(name)
-    MODULES[name], PACKAGES[name], ENGINE_NAMES[name] = module, packages, engine_name
-    INSTALL[name] = "pip install " + " ".join(packages)
+    MODULES[name], TARGETS[name], ENGINE_NAMES[name] = module, target, engine_name
 
 
 def known() -> tuple[str, ...]:
@@ -134,12 +133,10 @@ def known() -> tuple[str, ...]:
 
 
 def missing(engine: str) -> str | None:
-    import importlib.util
+    """Why an engine cannot run here (a package to install, with the command), or None."""
+    from shared import registry
 
-    for package in PACKAGES[engine]:
-        if importlib.util.find_spec(package) is None:
-            return f"{package} is not installed; install it with: {INSTALL[engine]}"
-    return None
+    return registry.missing(TARGETS[engine])
 
 
 def usable_cpus() -> int:
@@ -189,7 +186,7 @@ class HostGroup:
 
     def __init__(self, engine: str, layout: Layout, problem, repeat: int, debug: bool = False):
         self.folder = tempfile.mkdtemp(prefix="nn-rosetta-parallel-")
-        self.engine, self.layout, self.processes = engine, layout, []
+        self.layout, self.processes = layout, []
         self.logs: list = []
         self.exited: list[int] = []  # hosts, in the order they were seen to end
         self.hung: list[int] = []  # hosts stopped after writing their result
@@ -201,7 +198,7 @@ class HostGroup:
                 pickle.dump(job, f)
             env = host_env(engine, problem.spec.dtype)
             for host in range(layout.hosts):
-                log = open(os.path.join(self.folder, f"host-{host}.log"), "w+b")  # noqa: SIM115 (closed in kill)
+                log = open(os.path.join(self.folder, f"host-{host}.log"), "w+b")  # noqa: SIM115 (closed in close)
                 self.logs.append(log)
                 self.processes.append(subprocess.Popen(
                     [sys.executable, "-m", "shared.parallel_host", self.folder, str(host)], cwd=ROOT, env=env,

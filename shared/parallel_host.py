@@ -11,7 +11,6 @@ one compared with the reference; the others must agree with it).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import importlib
 import os
@@ -24,17 +23,8 @@ from dataclasses import replace
 
 from shared.errors import one_line
 from shared.parallel import HostJob, HostResult, Layout
-
-
-def die_with_parent(parent: int | None) -> None:
-    """Linux: the kernel SIGKILLs this process when its parent dies (the harness, or for a
-    PyTorch worker its host), so that no worker outlives a killed harness."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if parent is not None and os.getppid() != parent:  # the parent died before the line above
-            os.kill(os.getpid(), signal.SIGKILL)
+from shared.report import write_atomically
+from shared.worker import die_with_parent
 
 
 def load_job(folder: str) -> HostJob:
@@ -47,9 +37,7 @@ def write_result(folder: str, result: HostResult) -> None:
     launch itself failed."""
     rank = "host" if result.local_rank is None else result.local_rank
     path = os.path.join(folder, f"result-{result.host}-{rank}.pickle")
-    with open(path + ".part", "wb") as f:
-        pickle.dump(result, f)
-    os.replace(path + ".part", path)  # the harness never reads half a result
+    write_atomically(path, pickle.dumps(result))  # the harness never reads half a result
 
 
 def serve(local_rank: int, folder: str, layout: Layout) -> None:

@@ -3,6 +3,7 @@ NumPy reference, and report (terminal table, Markdown, JSON, one figure)."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from shared.parallel import ENGINE_NAMES, ENGINES, Outcome, missing, run_engine, usable_cpus
-from shared.report import _num
+from shared.report import number
 from shared.runner import compare, shape_problem
 from shared.tolerances import TOLERANCES, scaled_diff, tolerance
 
@@ -46,7 +47,7 @@ class Study:
             baseline = None
             for workers, hosts in self.layouts():
                 if reason:
-                    self.report["rows"].append(_row(engine, workers, hosts, "skipped", reason))
+                    self.report["rows"].append(_blank_row(engine, workers, hosts, "skipped", reason))
                     continue
                 self.progress(f"{engine} on {workers} worker(s), {hosts} host(s)")
                 outcome = run_engine(engine, workers, hosts, self.problem, self.config["repeat"],
@@ -60,7 +61,7 @@ class Study:
 
     def _row(self, engine: str, outcome: Outcome, baseline: float | None) -> dict:
         layout = outcome.layout
-        row = _row(engine, layout.workers, layout.hosts, outcome.status, outcome.reason)
+        row = _blank_row(engine, layout.workers, layout.hosts, outcome.status, outcome.reason)
         chief = outcome.chief
         if chief is not None:
             row["versions"] = chief.versions
@@ -112,7 +113,7 @@ class Study:
         return self.report
 
 
-def _row(engine: str, workers: int, hosts: int, status: str, reason: str | None) -> dict:
+def _blank_row(engine: str, workers: int, hosts: int, status: str, reason: str | None) -> dict:
     return {"engine": engine, "engine_name": ENGINE_NAMES[engine], "workers": workers, "hosts": hosts, "status": status,
             "reason": reason, "oversubscribed": workers > usable_cpus(), "diff": None, "timing": None}
 
@@ -131,7 +132,7 @@ def _no_collective(info: dict, workers: int) -> str | None:
 
 
 def _replica_diff(other, chief) -> float:
-    """How far another host's final weights and predictions are from host 0's."""
+    """How far another process's final weights and predictions are from the first one's."""
     if other is None:
         return float("inf")
     return max(scaled_diff(other.predictions, chief.predictions),
@@ -139,12 +140,18 @@ def _replica_diff(other, chief) -> float:
 
 
 def _accuracy(task_name: str, predictions: np.ndarray) -> float | None:
-    from shared.tasks import TASKS, accuracy, load_dataset
+    from shared.tasks import TASKS, accuracy
 
     task = TASKS[task_name]
-    if task.scored is None:
-        return None
-    return accuracy(task, load_dataset(task, None, None, None, None, None), predictions)
+    return None if task.scored is None else accuracy(task, _dataset(task_name), predictions)
+
+
+@functools.cache
+def _dataset(task_name: str):
+    """The task's data, loaded once per study rather than once per row."""
+    from shared.tasks import TASKS, load_dataset
+
+    return load_dataset(TASKS[task_name], None, None, None, None, None)
 
 
 def verdict(report: dict) -> str:
@@ -168,7 +175,7 @@ def _note(row: dict) -> str:
         diff = row["diff"]
         notes.append(diff.get("dtype_problem") or f"out of parity: {diff['scaled']:.1e}")
     if row["status"] == "ok" and not row.get("replicas_ok"):
-        notes.append(f"hosts disagree by {row['replicas_max_diff']:.1e}")
+        notes.append(f"processes disagree by {row['replicas_max_diff']:.1e}")
     if row.get("oversubscribed") and row["status"] == "ok":
         notes.append("oversubscribed")
     if row.get("repeatable") is False:
@@ -185,9 +192,9 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
         compared = r.get("processes_compared", 1)
         replicas = "–" if r["status"] != "ok" or compared == 1 else ("yes" if r.get("replicas_ok") else "no") + f" ({compared})"
         out.append((r["engine"], str(r["workers"]), str(r["hosts"]), r["status"],
-                    _num((r.get("diff") or {}).get("scaled"), ".1e"), replicas, _evidence(r),
-                    _seconds(t.get("startup_s")), _seconds(t.get("first_call_s")), _num(t.get("step_us_median"), ",.1f"),
-                    _num(t.get("vs_one_worker"), ".2f"), _note(r)))
+                    number((r.get("diff") or {}).get("scaled"), ".1e"), replicas, _evidence(r),
+                    _seconds(t.get("startup_s")), _seconds(t.get("first_call_s")), number(t.get("step_us_median"), ",.1f"),
+                    number(t.get("vs_one_worker"), ".2f"), _note(r)))
     return out
 
 

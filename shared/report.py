@@ -13,7 +13,8 @@ COLUMNS = ("library", "mode", "device", "status", "steps", "max Δ vs NumPy", "f
            "µs/step", "× NumPy", "import", "peak RSS", "note")
 
 
-def _num(x: float | None, fmt: str) -> str:
+def number(x: float | None, fmt: str) -> str:
+    """A table cell: the number formatted, or – where nothing was measured."""
     return "–" if x is None else format(x, fmt)
 
 
@@ -24,6 +25,15 @@ WORKER_LEGEND = ("Each library runs in its own worker process: import = seconds 
 def mib(value: int | None, digits: int = 0) -> str:
     """Bytes as MiB for tables; – where nothing was measured."""
     return "–" if value is None else f"{value / 2**20:,.{digits}f} MiB"
+
+
+def report_console(json_to_stdout: bool):
+    """Where a sub-command prints its table: stdout, or nothing there when the JSON goes to
+    stdout (`--json -`); files and pipes get wide lines instead of wrapped ones."""
+    from rich.console import Console
+
+    console = Console(stderr=json_to_stdout, quiet=json_to_stdout)
+    return console if console.is_terminal else Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)
 
 
 def table_rows(report: dict) -> list[tuple[str, ...]]:
@@ -47,11 +57,11 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
         if r.get("repeatable") is False:
             note = (note + "; " if note else "") + "repeats differ from first call"
         rows.append((library, r["mode"], r["device"], r["status"], str(r["steps_run"] or "–"),
-                     "ref" if r is report["runs"][0] else _num(diff, ".1e"), _num(r["final_loss"], ".6g"),
-                     _num(r.get("accuracy"), ".4f"),
-                     _num(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
-                     _num(t.get("step_us_median"), ".1f"), _num(r.get("speed_vs_numpy"), ".2f"),
-                     _num(r.get("import_s"), ".1f") + (" s" if r.get("import_s") is not None else ""),
+                     "ref" if r is report["runs"][0] else number(diff, ".1e"), number(r["final_loss"], ".6g"),
+                     number(r.get("accuracy"), ".4f"),
+                     number(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
+                     number(t.get("step_us_median"), ".1f"), number(r.get("speed_vs_numpy"), ".2f"),
+                     number(r.get("import_s"), ".1f") + (" s" if r.get("import_s") is not None else ""),
                      mib(r.get("peak_rss_bytes")), note))
     return rows
 

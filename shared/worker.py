@@ -95,23 +95,24 @@ def exit_reason(exitcode: int | None) -> str:
 # ---------------------------------------------------------------- inside the worker
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel SIGKILL this worker if the harness itself is killed (a signal a
-    Python handler would only see after the current C++ call, possibly a whole compiled
-    schedule). Helper processes that PyTorch's compiler starts watch their own parent."""
+def die_with_parent(parent: int | None) -> None:
+    """Linux: have the kernel SIGKILL this process (a worker, a data-parallel host or one of its
+    PyTorch workers) if its parent is killed (a signal a Python handler would only see after the
+    current C++ call, possibly a whole compiled schedule). Helper processes that PyTorch's
+    compiler starts watch their own parent."""
     with contextlib.suppress(Exception):
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        parent = multiprocessing.parent_process()
-        if parent is not None and os.getppid() != parent.pid:  # the harness died before the line above
+        if parent is not None and os.getppid() != parent:  # the parent died before the line above
             os.killpg(0, signal.SIGKILL)
 
 
 def _prepare_process(job: WorkerJob) -> None:
     os.setpgrp()  # its own process group: killed as a whole, and Ctrl-C reaches only the harness
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    parent = multiprocessing.parent_process()
+    die_with_parent(parent.pid if parent else None)
     os.dup2(2, 1)  # libraries' prints must never reach the harness's stdout (--json -)
     name, backend = job.target.partition(":")[::2]
     if backend:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import parallel
+from shared import parallel, registry
 from shared.commands import parallel as command
 from shared.parallel_report import Study
 from shared.tolerances import tolerance
@@ -125,7 +125,7 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_starts(argv, message, 
 
 
 def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch):
-    monkeypatch.setitem(parallel.PACKAGES, "torch", ("no_such_package_here",))
+    monkeypatch.setitem(registry.REQUIRES, "torch", "no_such_package_here")
     problem = problem_for("digits", steps=5)
     config = {"dtype": "float64", "hosts": [1], "workers": [2], "engines": ["torch"], "repeat": 1, "timeout_s": 60,
               "task": "digits"}
@@ -140,11 +140,11 @@ def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch
 @pytest.fixture
 def engine(monkeypatch):
     """Register a test engine from tests/fakes/ for one test."""
-    def add(name: str) -> str:
+    def add(name: str, target: str = "jax") -> str:
         monkeypatch.setattr(parallel, "EXTRA", list(parallel.EXTRA))
-        for table in (parallel.MODULES, parallel.PACKAGES, parallel.ENGINE_NAMES, parallel.INSTALL):
+        for table in (parallel.MODULES, parallel.TARGETS, parallel.ENGINE_NAMES):
             monkeypatch.setitem(table, name, None)  # taken out again after the test
-        parallel.register(name, f"tests.fakes.parallel_{name}", ("jax",))
+        parallel.register(name, f"tests.fakes.parallel_{name}", target)
         return name
     return add
 
@@ -193,9 +193,8 @@ def test_hosts_that_wrote_their_results_but_do_not_exit_are_stopped_and_the_resu
 
 
 @pytest.mark.skipif(parallel.missing("torch") is not None, reason=parallel.missing("torch") or "")
-def test_a_pytorch_worker_that_fails_is_named_with_its_own_error(engine, monkeypatch, capfd):
-    name = engine("rank_fails")
-    monkeypatch.setitem(parallel.PACKAGES, name, ("torch",))
+def test_a_pytorch_worker_that_fails_is_named_with_its_own_error(engine, capfd):
+    name = engine("rank_fails", target="torch")
     outcome = parallel.run_engine(name, 2, 1, problem_for("digits", steps=5), 1, timeout_s=120, debug=True)
     assert outcome.status == "failed"
     assert outcome.reason == "worker 1: ValueError: test engine: worker 1 has no rows"
@@ -232,9 +231,9 @@ def test_ctrl_c_and_sigterm_stop_every_host(signum, code, tmp_path):
     script.write_text(textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from shared import parallel
+        from shared import parallel, registry
         from shared.commands import parallel as command
-        parallel.register("hangs", "tests.fakes.parallel_hangs", ("jax",))
+        parallel.register("hangs", "tests.fakes.parallel_hangs", "jax")
         sys.exit(command.main(["--frameworks", "hangs", "--workers", "2", "--hosts", "2", "--steps", "5",
                                "--timeout", "300"]))
     """))

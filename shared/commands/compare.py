@@ -149,9 +149,9 @@ def _main(argv: list[str]) -> int:
     json_to_stdout = args.json == "-"
     from rich.console import Console
 
-    console = Console(stderr=json_to_stdout, quiet=json_to_stdout)
-    if not console.is_terminal:
-        console = Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)  # files and pipes: no wrapping
+    from shared.report import report_console
+
+    console = report_console(json_to_stdout)
     harness = Harness(task, dataset, problem, request, config)
     previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the workers are stopped on the way out
     try:

@@ -95,11 +95,10 @@ def _main(argv: list[str]) -> int:
     from rich.console import Console
 
     from shared.parallel_report import Study, markdown, print_table
+    from shared.report import report_console
 
     json_to_stdout = args.json == "-"
-    console = Console(stderr=json_to_stdout, quiet=json_to_stdout)
-    if not console.is_terminal:
-        console = Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)
+    console = report_console(json_to_stdout)
     study = Study(problem, config, debug=args.debug)
     previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the hosts are stopped on the way out
     try:
