@@ -16,6 +16,7 @@ for it in their next collective).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pickle
 import shutil
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from shared.errors import UsageError
+from shared.processes import become_subreaper, end_group, marked_env, new_mark
 
 ENGINES = ("torch", "jax", "tensorflow", "keras")
 MODULES = {name: f"implementations.parallel.{name}_parallel" for name in ENGINES}
@@ -38,6 +40,7 @@ ENGINE_NAMES = {"torch": "PyTorch DistributedDataParallel (gloo)", "jax": "JAX j
                 "keras": "Keras DataParallel (JAX backend)"}
 EXTRA: list[str] = []  # engines registered at run time (the tests' deliberately broken ones)
 KILL_GRACE_S = 5.0
+PORT_TRIES = 3  # runs on fresh ports when another process took one before the hosts bound it
 EXIT_GRACE_S = 10.0  # how long hosts that have written their results may take to exit
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -148,7 +151,9 @@ def usable_cpus() -> int:
 
 
 def free_ports(count: int) -> list[int]:
-    """Ports the kernel has just handed out as free (held open together so that they differ)."""
+    """Ports the kernel has just handed out as free (held open together so that they differ).
+    They are free again from the moment this returns until a host binds one, seconds later:
+    `run_engine` runs again on fresh ports when another process took one in between."""
     sockets = []
     try:
         for _ in range(count):
@@ -162,14 +167,28 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def host_env(engine: str, dtype: str) -> dict[str, str]:
-    """The environment a host starts with: what its library reads once, when imported."""
-    env = dict(os.environ)
+def port_taken(port: int) -> bool:
+    """Whether another process holds `port` now, on the loopback address or on every address (JAX's
+    coordinator binds [::]). A socket of our own hosts left in TIME_WAIT does not count."""
+    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::")):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((address, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True  # (no IPv6 here is EADDRNOTAVAIL or EAFNOSUPPORT: not taken)
+    return False
+
+
+def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
+    """The environment a host starts with: what its library reads once, when imported, and the
+    run's mark (shared/processes.py), inherited by everything the host starts."""
+    env = marked_env(mark)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-    env["NN_ROSETTA_PARENT"] = str(os.getpid())
     if engine == "keras":
         env["KERAS_BACKEND"] = "jax"
     if dtype == "float64":
@@ -191,12 +210,14 @@ class HostGroup:
         self.exited: list[int] = []  # hosts, in the order they were seen to end
         self.hung: list[int] = []  # hosts stopped after writing their result
         self.timed_out: list[int] = []  # hosts still running at the timeout
+        self.mark = new_mark()
+        become_subreaper()  # the hosts' workers that outlive their host come back here to be reaped
         try:
             self.launched_at = time.time()
             job = HostJob(engine, MODULES[engine], layout, problem, repeat, self.launched_at, debug)
             with open(os.path.join(self.folder, "job.pickle"), "wb") as f:
                 pickle.dump(job, f)
-            env = host_env(engine, problem.spec.dtype)
+            env = host_env(engine, problem.spec.dtype, self.mark)
             for host in range(layout.hosts):
                 log = open(os.path.join(self.folder, f"host-{host}.log"), "w+b")  # noqa: SIM115 (closed in close)
                 self.logs.append(log)
@@ -276,13 +297,16 @@ class HostGroup:
         return ""
 
     def stop(self) -> None:
-        """SIGKILL every host's process group and reap the hosts."""
+        """SIGKILL every host's process group, reap the hosts, then wait until everything they
+        started has exited and been reaped: nothing of the run outlives this call."""
         for p in self.processes:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
         for p in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(KILL_GRACE_S)
+        for p in self.processes:
+            end_group(p.pid, self.mark)
 
     def close(self) -> None:
         """Stop the hosts, then remove the run's folder (kept with NN_ROSETTA_KEEP_PARALLEL_LOGS=1)."""
@@ -316,14 +340,29 @@ def _where(result: HostResult, layout: Layout) -> str:
 
 def run_engine(engine: str, workers: int, hosts: int, problem, repeat: int, timeout_s: float,
                debug: bool = False) -> Outcome:
-    """One run of one engine on N workers over H hosts, every process gone when it returns."""
-    ports = free_ports(hosts)
-    layout = Layout(workers, hosts, tuple(f"127.0.0.1:{p}" for p in ports), timeout_s)
-    with HostGroup(engine, layout, problem, repeat, debug) as group:
-        group.wait()
-        outcome = _outcome(group, layout)
-        if debug and outcome.status == "failed":
-            print(group.logs_text(), file=sys.stderr)
+    """One run of one engine on N workers over H hosts, every process gone when it returns. A run
+    that failed while another process held one of its ports runs again on fresh ones."""
+    taken: list[int] = []
+    for _ in range(PORT_TRIES):
+        ports = free_ports(hosts)
+        layout = Layout(workers, hosts, tuple(f"127.0.0.1:{p}" for p in ports), timeout_s)
+        with HostGroup(engine, layout, problem, repeat, debug) as group:
+            group.wait()
+            outcome = _outcome(group, layout)
+            if debug and outcome.status == "failed":
+                print(group.logs_text(), file=sys.stderr)
+        # The hosts are gone: a port still held now is another process's, and explains the failure.
+        lost = [p for p in ports if outcome.status == "failed" and port_taken(p)]
+        if not lost:
+            break
+        taken += lost
+    if taken:
+        said = f"port{'s' if len(taken) > 1 else ''} {', '.join(map(str, taken))} taken by another process before " \
+               f"the hosts bound {'them' if len(taken) > 1 else 'it'}"
+        if outcome.status == "failed":
+            outcome.reason = f"{outcome.reason} ({said}; tried {PORT_TRIES} times)"
+        else:
+            outcome.note = "; ".join(filter(None, [outcome.note, f"{said}; ran again on fresh ports"]))
     return outcome
 
 

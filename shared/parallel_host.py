@@ -23,8 +23,8 @@ from dataclasses import replace
 
 from shared.errors import one_line
 from shared.parallel import HostJob, HostResult, Layout
+from shared.processes import PARENT_MARK, die_with_parent
 from shared.report import write_atomically
-from shared.worker import die_with_parent
 
 
 def load_job(folder: str) -> HostJob:
@@ -89,7 +89,7 @@ def _train(module, job: HostJob, layout: Layout) -> HostResult:
 
 def main(argv: list[str]) -> int:
     folder, host = argv[0], int(argv[1])
-    die_with_parent(int(os.environ["NN_ROSETTA_PARENT"]) if os.environ.get("NN_ROSETTA_PARENT") else None)
+    die_with_parent(int(os.environ[PARENT_MARK]) if os.environ.get(PARENT_MARK) else None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the harness's to handle; it stops the hosts
     job = load_job(folder)
     layout = replace(job.layout, host=host)

@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
 from shared.errors import one_line
+from shared.processes import RUN_MARK, become_subreaper, die_with_parent, end_group, new_mark
 
 if TYPE_CHECKING:  # not imported at run time: a fresh worker imports nothing heavy before its library
     from shared.interface import Problem
@@ -47,6 +48,7 @@ class WorkerJob:
     dtype: str  # one dtype per worker: JAX's x64 is switched on only for float64
     debug: bool = False
     cache_dir: str | None = None  # a fresh, empty folder for compilation caches (made and removed by `Worker`)
+    mark: str | None = None  # carried by every process the worker starts (shared/processes.py)
 
 
 @dataclass(frozen=True)
@@ -95,24 +97,13 @@ def exit_reason(exitcode: int | None) -> str:
 # ---------------------------------------------------------------- inside the worker
 
 
-def die_with_parent(parent: int | None) -> None:
-    """Linux: have the kernel SIGKILL this process (a worker, a data-parallel host or one of its
-    PyTorch workers) if its parent is killed (a signal a Python handler would only see after the
-    current C++ call, possibly a whole compiled schedule). Helper processes that PyTorch's
-    compiler starts watch their own parent."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if parent is not None and os.getppid() != parent:  # the parent died before the line above
-            os.killpg(0, signal.SIGKILL)
-
-
 def _prepare_process(job: WorkerJob) -> None:
     os.setpgrp()  # its own process group: killed as a whole, and Ctrl-C reaches only the harness
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     die_with_parent(parent.pid if parent else None)
+    if job.mark:  # inherited by every process the library starts, even one that leaves the group
+        os.environ[RUN_MARK] = job.mark
     os.dup2(2, 1)  # libraries' prints must never reach the harness's stdout (--json -)
     name, backend = job.target.partition(":")[::2]
     if backend:
@@ -216,8 +207,9 @@ class Worker:
 
     def __init__(self, job: WorkerJob, timeout: float = DEFAULT_TIMEOUT_S):
         """Start the worker, with a fresh folder for its compilation caches (removed when it goes)."""
-        self.job = replace(job, cache_dir=tempfile.mkdtemp(prefix="nn-rosetta-cache-"))
+        self.job = replace(job, cache_dir=tempfile.mkdtemp(prefix="nn-rosetta-cache-"), mark=new_mark())
         self.timeout = timeout
+        become_subreaper()  # the worker's helpers that outlive it come back here to be reaped
         try:
             context = multiprocessing.get_context("spawn")
             self.conn, child = context.Pipe()
@@ -269,7 +261,8 @@ class Worker:
         return result
 
     def kill(self) -> None:
-        """SIGKILL the worker's whole process group, then reap the worker."""
+        """SIGKILL the worker's whole process group, reap the worker, then wait until every
+        process it started has exited and been reaped (shared/processes.py)."""
         pid = self.process.pid
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -277,6 +270,8 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.process.join(STOP_GRACE_S)
+        if pid is not None:
+            end_group(pid, self.job.mark)
         if self.job.cache_dir:
             shutil.rmtree(self.job.cache_dir, ignore_errors=True)
 

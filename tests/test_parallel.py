@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -254,9 +255,56 @@ def test_ctrl_c_and_sigterm_stop_every_host(signum, code, tmp_path):
     assert started_for(proc.pid) == []
 
 
-def test_free_ports_differ_and_are_free():
-    import socket
+@pytest.fixture
+def taken_ports(monkeypatch):
+    """Make another process's listener take ports between their offer and the hosts' bind:
+    `taken_ports(every=False)` takes the first port of the first offer, `every=True` the first of
+    each. Returns the list of offers."""
+    offered, held = [], []
+    real = parallel.free_ports
 
+    def take(every: bool = False) -> list[list[int]]:
+        def offer(count: int) -> list[int]:
+            ports = real(count)
+            if every or not offered:
+                s = socket.socket()
+                s.bind(("127.0.0.1", ports[0]))
+                s.listen()
+                held.append(s)
+            offered.append(ports)
+            return ports
+        monkeypatch.setattr(parallel, "free_ports", offer)
+        return offered
+
+    yield take
+    for s in held:
+        s.close()
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_a_port_taken_before_the_hosts_bind_it_is_tried_again_on_fresh_ones(name, taken_ports):
+    if parallel.missing(name):
+        pytest.skip(parallel.missing(name))
+    offered = taken_ports()
+    outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
+    assert outcome.status == "ok", outcome.reason
+    assert len(offered) == 2 and offered[1][0] != offered[0][0]
+    assert outcome.note == f"port {offered[0][0]} taken by another process before the hosts bound it; ran again on fresh ports"
+    assert started_for(os.getpid()) == []
+
+
+@needs_jax
+def test_ports_taken_on_every_try_fail_the_row_saying_so(taken_ports):
+    offered = taken_ports(every=True)
+    outcome = parallel.run_engine("jax", 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
+    assert outcome.status == "failed" and len(offered) == parallel.PORT_TRIES
+    ports = ", ".join(str(o[0]) for o in offered)
+    assert outcome.reason.endswith(f"(ports {ports} taken by another process before the hosts bound them; tried "
+                                   f"{parallel.PORT_TRIES} times)"), outcome.reason
+    assert started_for(os.getpid()) == []
+
+
+def test_free_ports_differ_and_are_free():
     ports = parallel.free_ports(4)
     assert len(set(ports)) == 4
     for port in ports:
