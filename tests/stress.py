@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--busy", type=int, default=len(os.sched_getaffinity(0)), help="spinning processes (default: one per core)")
     parser.add_argument("--log", default=None, help="folder for each round's pytest output (default: a temporary one)")
     args = parser.parse_args(argv)
+    # Started as a background job (`... &`), a shell hands us SIGINT ignored, and every process we
+    # start would inherit that and ignore Ctrl-C: the interrupt tests could not pass. Restore it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     log = Path(args.log or subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip())
     log.mkdir(parents=True, exist_ok=True)
     busy = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(args.busy)]

@@ -230,8 +230,9 @@ def test_a_host_that_hangs_is_stopped_at_the_timeout(engine):
 def test_ctrl_c_and_sigterm_stop_every_host(signum, code, tmp_path):
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
+        import signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as at a terminal, even if started from a
+        sys.path.insert(0, {str(ROOT)!r})                           # shell's background job (SIGINT ignored there)
         from shared import parallel, registry
         from shared.commands import parallel as command
         parallel.register("hangs", "tests.fakes.parallel_hangs", "jax")
