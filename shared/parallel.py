@@ -303,10 +303,9 @@ class HostGroup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
         for p in self.processes:
+            end_group(p.pid, self.mark)  # returns once the host too has exited: it only awaits its reaping
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(KILL_GRACE_S)
-        for p in self.processes:
-            end_group(p.pid, self.mark)
 
     def close(self) -> None:
         """Stop the hosts, then remove the run's folder (kept with NN_ROSETTA_KEEP_PARALLEL_LOGS=1)."""

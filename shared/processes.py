@@ -98,7 +98,8 @@ def end_group(group: int, mark: str | None, grace_s: float = END_GRACE_S) -> lis
     exited and, where it is this process's child, been reaped. The group's leader (pid `group`) is
     left for whoever started it to reap, so that its Popen or multiprocessing object keeps its
     exit status: call this after that.
-    Returns the pids still there after `grace_s` (none, unless the kernel is stuck)."""
+    Returns the pids still running after `grace_s` (none, unless the kernel is stuck); when it
+    returns none, the leader has exited too."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
     me = os.getpid()

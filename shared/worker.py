@@ -269,9 +269,9 @@ class Worker:
                 os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        self.process.join(STOP_GRACE_S)
         if pid is not None:
-            end_group(pid, self.job.mark)
+            end_group(pid, self.job.mark)  # returns once the worker too has exited: it only awaits its reaping
+        self.process.join(STOP_GRACE_S)
         if self.job.cache_dir:
             shutil.rmtree(self.job.cache_dir, ignore_errors=True)
 
