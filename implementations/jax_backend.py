@@ -18,6 +18,9 @@ from jax import lax
 from shared.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "jax"
+TITLE = "JAX"
+POSITION = 4
+REQUIRES = "jax"
 INSTALL = "pip install jax"
 MODES = ("eager", "compiled")
 
@@ -35,7 +38,7 @@ def versions() -> dict[str, str]:
             "jax_backend": jax.default_backend()}
 
 
-def configure(dtype: str, device: str) -> None:
+def configure(dtype: str) -> None:
     """Precision, in one place. x64 is process-wide: a float64 run switches it on (the harness
     runs each dtype in a worker of its own, so float32 runs keep JAX's default, x64 off); a
     process that runs both keeps it on, and every array is made with an explicit dtype, so
@@ -61,27 +64,28 @@ def _device(device: str) -> jax.Device:
 
 
 def build_model(problem: Problem, device: str) -> list[jax.Array]:
-    return set_weights(None, problem.weights, device)
+    """The parameters are a pytree of our choosing: the seed's matrices, on the device."""
+    return [jax.device_put(w, _device(device)) for w in problem.weights]
 
 
-def set_weights(params: list[jax.Array] | None, weights: tuple[np.ndarray, ...], device: str) -> list[jax.Array]:
-    """JAX arrays are immutable: 'setting' the weights means making new arrays."""
-    return [jax.device_put(w, _device(device)) for w in weights]
+def set_weights(model: list[jax.Array], weights: tuple[np.ndarray, ...]) -> list[jax.Array]:
+    """JAX arrays are immutable: 'setting' the weights means making new arrays, where the old ones lived."""
+    return [jax.device_put(w, p.sharding) for p, w in zip(model, weights)]
 
 
-def forward(params: list[jax.Array], spec: ModelSpec, x: jax.Array) -> jax.Array:
+def forward(model: list[jax.Array], spec: ModelSpec, x: jax.Array) -> jax.Array:
     """The output layer's logits."""
-    for w in params[:-1]:
+    for w in model[:-1]:
         x = ACTIVATIONS[spec.hidden_activation](x @ w[1:] + w[0])
-    return x @ params[-1][1:] + params[-1][0]
+    return x @ model[-1][1:] + model[-1][0]
 
 
-def predict(params: list[jax.Array], spec: ModelSpec, x: jax.Array) -> jax.Array:
-    return ACTIVATIONS[spec.output_activation](forward(params, spec, x))
+def predict(model: list[jax.Array], spec: ModelSpec, x: jax.Array) -> jax.Array:
+    return ACTIVATIONS[spec.output_activation](forward(model, spec, x))
 
 
-def loss(params: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array) -> jax.Array:
-    z = forward(params, spec, x)
+def loss(model: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array) -> jax.Array:
+    z = forward(model, spec, x)
     if spec.loss == "binary_crossentropy":
         return jnp.mean(jax.nn.softplus(z) - t * z)
     if spec.loss == "softmax_crossentropy":
@@ -92,32 +96,33 @@ def loss(params: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array) -
     return jnp.mean((t - y) ** 2)
 
 
-def gradients(params: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array) -> list[jax.Array]:
-    return jax.grad(loss)(params, spec, x, t)
+def gradients(model: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array) -> list[jax.Array]:
+    return jax.grad(loss)(model, spec, x, t)
 
 
-def train_step(params: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array, lr: float) -> list[jax.Array]:
-    return [w - lr * g for w, g in zip(params, gradients(params, spec, x, t))]
+def train_step(model: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array, lr: float) -> list[jax.Array]:
+    """New parameters: JAX cannot update in place."""
+    return [w - lr * g for w, g in zip(model, gradients(model, spec, x, t))]
 
 
-def train(params: list[jax.Array], problem: Problem, mode: str, data: tuple[jax.Array, ...]) -> tuple[list[jax.Array], jax.Array]:
-    """Run the schedule; return the new parameters and the training-set loss at the
-    recorded steps (JAX cannot update in place)."""
+def train(model: list[jax.Array], problem: Problem, data: tuple[jax.Array, ...], program) -> tuple[list[jax.Array], jax.Array]:
+    """Run the schedule: `program` is the jitted `training_loop` (compiled mode), or None for
+    the Python loop of `jax.grad` steps, op by op."""
     spec, schedule = problem.spec, problem.schedule
-    if mode == "eager":
-        x_all, t_all, _ = data
-        indices = schedule.indices  # host NumPy: slicing a device array costs a dispatch per row
-        history = [loss(params, spec, x_all, t_all)]
-        step = 0
-        for chunk in schedule.chunks():
-            for rows in indices[step:step + chunk]:
-                params = train_step(params, spec, x_all[rows], t_all[rows], schedule.lr)
-            step += chunk
-            history.append(loss(params, spec, x_all, t_all))
-        return params, jnp.stack(history)
-    chunks = schedule.chunks()
-    return _train_compiled(params, *data, schedule.lr, spec=spec, every=schedule.record_every,
-                           n_full=chunks.count(schedule.record_every), rest=chunks[-1] % schedule.record_every)
+    if program is not None:
+        chunks = schedule.chunks()
+        return program(model, *data, schedule.lr, spec=spec, every=schedule.record_every,
+                       n_full=chunks.count(schedule.record_every), rest=chunks[-1] % schedule.record_every)
+    x_all, t_all, _ = data
+    indices = schedule.indices  # host NumPy: slicing a device array costs a dispatch per row
+    history = [loss(model, spec, x_all, t_all)]
+    step = 0
+    for chunk in schedule.chunks():
+        for rows in indices[step:step + chunk]:
+            model = train_step(model, spec, x_all[rows], t_all[rows], schedule.lr)
+        step += chunk
+        history.append(loss(model, spec, x_all, t_all))
+    return model, jnp.stack(history)
 
 
 def _scan_chunk(params, rows_block, x_all, t_all, lr, spec):
@@ -129,7 +134,9 @@ def _scan_chunk(params, rows_block, x_all, t_all, lr, spec):
 
 
 @jax.jit(static_argnames=("spec", "every", "n_full", "rest"))
-def _train_compiled(params, x_all, t_all, indices, lr, *, spec, every, n_full, rest):
+def training_loop(params, x_all, t_all, indices, lr, *, spec, every, n_full, rest):
+    """The whole schedule as one XLA program: a `lax.scan` over the stretches between two
+    recorded losses, each a `lax.scan` of steps."""
     history = [loss(params, spec, x_all, t_all)[None]]
     if n_full:  # none when --record-every exceeds the steps: only the `rest` chunk runs
         blocks = indices[:n_full * every].reshape(n_full, every, -1)
@@ -141,21 +148,22 @@ def _train_compiled(params, x_all, t_all, indices, lr, *, spec, every, n_full, r
     return params, jnp.concatenate(history)
 
 
-def weights_of(params: list[jax.Array]) -> list[np.ndarray]:
-    return [np.asarray(w) for w in params]
+def weights_of(model: list[jax.Array]) -> list[np.ndarray]:
+    return [np.asarray(w) for w in model]
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
-    configure(problem.spec.dtype, device)
+    configure(problem.spec.dtype)
     dev = _device(device)
+    model = build_model(problem, device)
     data = (jax.device_put(problem.x_train, dev), jax.device_put(problem.t_train, dev),
             jax.device_put(problem.schedule.indices, dev))
     x_eval = jax.device_put(problem.x_eval, dev)
+    program = training_loop if mode == "compiled" else None  # jit compiles it at the first call
 
     def run() -> TrainOutput:
-        params = build_model(problem, device)
-        params, history = train(params, problem, mode, data)
-        predictions = predict(params, problem.spec, x_eval).block_until_ready()
-        return TrainOutput(weights_of(params), np.asarray(predictions), np.asarray(history), str(predictions.dtype))
+        trained, history = train(set_weights(model, problem.weights), problem, data, program)
+        predictions = predict(trained, problem.spec, x_eval).block_until_ready()
+        return TrainOutput(weights_of(trained), np.asarray(predictions), np.asarray(history), str(predictions.dtype))
 
     return run

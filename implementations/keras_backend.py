@@ -1,17 +1,19 @@
 """Keras 3, the high-level API: a `Sequential` of `Dense` layers trained by `compile` + `fit`.
 
 Keras computes the gradients and takes the steps itself, inside `fit` (with a GradientTape on
-its default TensorFlow backend), so this file has no `gradients` and no `train_step`: that is
-the point of the high-level API.
+its default TensorFlow backend), so this file has no `gradients` and no `train_step` (ABSENT
+says so): that is the point of the high-level API. The last `Dense` layer is linear, so the
+model's output is the logits, as `forward` means everywhere, and every loss takes logits.
 `fit` takes exactly the schedule's steps because the data are laid out in the schedule's
 order and read with `shuffle=False`, one batch per step.
 Surprises:
 - A `Dense` kernel is (fan_in, fan_out) with the bias apart: the seed's W is kernel = W[1:],
   bias = W[0].
-- Keras' `MeanSquaredError` is a mean over the outputs; the seed's loss ½Σ is written here
-  as a custom loss. Keras averages every loss over the batch, as the other files do.
+- Keras' `MeanSquaredError` is a mean over the outputs of the activated output; the seed's loss
+  ½Σ, and the mean squared error of the logits' activation, are written here as custom losses.
+  Keras averages every loss over the batch, as the other files do.
 - Keras' binary cross-entropy clips probabilities to [1e-7, 1 − 1e-7]; on logits
-  (`from_logits=True`, the model's last layer linear) it does not, so we use that.
+  (`from_logits=True`) it does not, so we use that.
 - The dtype of variables and of the optimizer's learning rate follow `floatx`, which is
   process-wide: `configure` sets it for each run. With floatx float32, a float64 model
   would step by float32(0.1) = 0.10000000149, off by 1.5e-8 at every step.
@@ -32,11 +34,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from shared.interface import LOGIT_LOSSES, ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
+from shared.interface import ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "keras"
+TITLE = "Keras"
+POSITION = 3
+REQUIRES = "keras"
 INSTALL = "pip install keras tensorflow==2.21.0"
 MODES = ("eager", "compiled")
+ABSENT = {"gradients": "Keras' high-level API computes the gradients inside fit: nothing of its own to show.",
+          "train_step": "Keras takes each step inside fit (its trainer's train_step): nothing of its own to show."}
 
 ACTIVATIONS = {
     "tanh": ops.tanh,
@@ -54,7 +61,7 @@ def versions() -> dict[str, str]:
     return {"keras": keras.__version__, "keras_backend": backend, backend: importlib.import_module(backend).__version__}
 
 
-def configure(dtype: str, device: str) -> None:
+def configure(dtype: str) -> None:
     """Precision and determinism, in one place: floatx for this run, and the backend's
     own switches (no TF32, deterministic kernels)."""
     keras.config.set_floatx(dtype)
@@ -107,60 +114,61 @@ def _device(device: str):
     return keras.device("gpu:0" if device == "gpu" else "cpu:0")
 
 
-def _logits_out(spec: ModelSpec) -> bool:
-    """Cross-entropies take the last layer's logits; the other losses its activated output."""
-    return spec.loss in LOGIT_LOSSES
-
-
 def build_model(problem: Problem, device: str) -> keras.Sequential:
+    """Dense layers with the hidden activation; the last one linear: the model returns logits."""
     spec = problem.spec
-    last = None if _logits_out(spec) else spec.output_activation
-    activations = [spec.hidden_activation] * (len(spec.sizes) - 2) + [last]
+    activations = [spec.hidden_activation] * (len(spec.sizes) - 2) + [None]
     with _device(device):
         model = keras.Sequential([keras.Input(shape=(spec.n_inputs,), dtype=spec.dtype)] +
                                  [keras.layers.Dense(n, activation=ACTIVATIONS[a] if a else None, dtype=spec.dtype)
                                   for n, a in zip(spec.sizes[1:], activations)])
-    set_weights(model, problem.weights)
+    return set_weights(model, problem.weights)
+
+
+def set_weights(model: keras.Sequential, weights: tuple[np.ndarray, ...]) -> keras.Sequential:
+    for layer, w in zip(model.layers, weights):
+        layer.set_weights([w[1:], w[0]])
     return model
 
 
-def set_weights(model: keras.Sequential, weights: tuple[np.ndarray, ...]) -> None:
-    for layer, w in zip(model.layers, weights):
-        layer.set_weights([w[1:], w[0]])
-
-
-def forward(model: keras.Sequential, x) -> object:
-    """The last layer's output: logits for the cross-entropies, else the activated output."""
+def forward(model: keras.Sequential, spec: ModelSpec, x) -> object:
+    """The output layer's logits: the last Dense layer is linear."""
     return model(x, training=False)
 
 
 def predict(model: keras.Sequential, spec: ModelSpec, x) -> object:
-    out = forward(model, x)
-    return ACTIVATIONS[spec.output_activation](out) if _logits_out(spec) else out
+    return ACTIVATIONS[spec.output_activation](forward(model, spec, x))
 
 
-def loss(spec: ModelSpec) -> keras.losses.Loss | object:
-    """Keras losses take (targets, model output) and are averaged over the batch by Keras."""
+def loss(model: keras.Sequential, spec: ModelSpec, x, t) -> object:
+    """The loss `fit` minimises (`keras_loss`), averaged over the batch as Keras does."""
+    return ops.mean(keras_loss(spec)(t, forward(model, spec, x)))
+
+
+def keras_loss(spec: ModelSpec) -> keras.losses.Loss | object:
+    """What `compile` is given: Keras losses take (targets, logits), per sample; Keras averages
+    them over the batch."""
     if spec.loss == "binary_crossentropy":
         return keras.losses.BinaryCrossentropy(from_logits=True)
     if spec.loss == "softmax_crossentropy":
         return keras.losses.CategoricalCrossentropy(from_logits=True)
+    activation = ACTIVATIONS[spec.output_activation]
     if spec.loss == "half_sse":
-        return lambda t, y: 0.5 * ops.sum(ops.square(ops.subtract(t, y)), axis=-1)
-    return keras.losses.MeanSquaredError()
+        return lambda t, z: 0.5 * ops.sum(ops.square(ops.subtract(t, activation(z))), axis=-1)
+    return lambda t, z: ops.mean(ops.square(ops.subtract(t, activation(z))), axis=-1)  # mse
 
 
 class LossHistory(keras.callbacks.Callback):
     """The training-set loss before training and after every `every` steps (and the last)."""
 
-    def __init__(self, spec: ModelSpec, x_all: np.ndarray, t_all: np.ndarray, every: int, steps: int):
+    def __init__(self, spec: ModelSpec, x_all, t_all, every: int, steps: int):
         super().__init__()
-        self.loss_fn, self.every, self.steps = loss(spec), every, steps
+        self.spec, self.every, self.steps = spec, every, steps
         self.x_all, self.t_all = ops.convert_to_tensor(x_all), ops.convert_to_tensor(t_all)
         self.values: list = []
 
     def _record(self) -> None:
-        self.values.append(ops.mean(self.loss_fn(self.t_all, forward(self.model, self.x_all))))
+        self.values.append(loss(self.model, self.spec, self.x_all, self.t_all))
 
     def on_train_begin(self, logs=None) -> None:
         self.values = []
@@ -172,12 +180,15 @@ class LossHistory(keras.callbacks.Callback):
             self._record()
 
 
-def train(model: keras.Sequential, problem: Problem, mode: str, history: LossHistory) -> np.ndarray:
-    """`fit` over the data laid out in the schedule's order: one batch per step."""
-    rows = problem.schedule.indices.reshape(-1)
-    model.fit(problem.x_train[rows], problem.t_train[rows], batch_size=problem.schedule.batch_size,
-              epochs=1, shuffle=False, verbose=0, callbacks=[history])
-    return np.array([ops.convert_to_numpy(v) for v in history.values])
+def train(model: keras.Sequential, problem: Problem, data: tuple, program) -> tuple[keras.Sequential, np.ndarray]:
+    """`fit` over the data laid out in the schedule's order: one batch per step. `program` is
+    always None: Keras keeps its compiled step inside the model (`compile(run_eagerly=False)`
+    in prepare) and `fit` runs it."""
+    x_all, t_all, x_rows, t_rows = data
+    history = LossHistory(problem.spec, x_all, t_all, problem.schedule.record_every, problem.schedule.steps)
+    model.fit(x_rows, t_rows, batch_size=problem.schedule.batch_size, epochs=1, shuffle=False, verbose=0,
+              callbacks=[history])
+    return model, np.array([ops.convert_to_numpy(v) for v in history.values])
 
 
 def weights_of(model: keras.Sequential) -> list[np.ndarray]:
@@ -185,23 +196,26 @@ def weights_of(model: keras.Sequential) -> list[np.ndarray]:
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
-    configure(problem.spec.dtype, device)
+    configure(problem.spec.dtype)
     spec, schedule = problem.spec, problem.schedule
     model = build_model(problem, device)
     # Compiled: Keras' default (XLA where the backend can), running `record_every` steps per
     # call into the compiled function instead of returning to Python after every step
     # (the torch backend allows only one step per call).
     per_call = 1 if mode == "eager" or keras.backend.backend() == "torch" else schedule.record_every
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=loss(spec),
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=keras_loss(spec),
                   run_eagerly=(mode == "eager"), steps_per_execution=per_call)
-    history = LossHistory(spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)
+    rows = schedule.indices.reshape(-1)
+    with _device(device):
+        data = (ops.convert_to_tensor(problem.x_train), ops.convert_to_tensor(problem.t_train),
+                problem.x_train[rows], problem.t_train[rows])
 
     def run() -> TrainOutput:
-        set_weights(model, problem.weights)
+        trained = set_weights(model, problem.weights)
         with _device(device):
-            losses = train(model, problem, mode, history)
-            predictions = ops.convert_to_numpy(predict(model, spec, problem.x_eval))  # waits for the device
-        return TrainOutput(weights_of(model), predictions, losses, str(predictions.dtype),
+            trained, losses = train(trained, problem, data, None)
+            predictions = ops.convert_to_numpy(predict(trained, spec, problem.x_eval))  # waits for the device
+        return TrainOutput(weights_of(trained), predictions, losses, str(predictions.dtype),
                            {"keras_backend": keras.backend.backend()})
 
     return run

@@ -13,6 +13,9 @@ import numpy as np
 from shared.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "numpy"
+TITLE = "NumPy"
+POSITION = 0  # the reference: first in every table
+REQUIRES = "numpy"
 INSTALL = "pip install numpy"
 MODES = ("eager",)
 
@@ -40,7 +43,7 @@ def versions() -> dict[str, str]:
     return {"numpy": np.__version__}
 
 
-def configure(dtype: str, device: str) -> None:
+def configure(dtype: str) -> None:
     """Precision and determinism: NumPy computes in the dtype of its arrays and is
     deterministic on a given machine; nothing process-wide to set."""
 
@@ -50,32 +53,38 @@ def device_unavailable(device: str) -> str | None:
 
 
 def build_model(problem: Problem, device: str) -> list[np.ndarray]:
-    weights = [np.empty_like(w) for w in problem.weights]
-    set_weights(weights, problem.weights)
-    return weights
+    """One array per layer in the seed's layout; NumPy has one device, the CPU."""
+    return set_weights([np.empty_like(w) for w in problem.weights], problem.weights)
 
 
-def set_weights(weights: list[np.ndarray], initial: tuple[np.ndarray, ...]) -> None:
-    for w, w0 in zip(weights, initial):
+def set_weights(model: list[np.ndarray], weights: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    for w, w0 in zip(model, weights):
         w[...] = w0
+    return model
 
 
-def forward(weights: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's output, inputs first; the last entry is the output layer's logits z."""
+def layer_outputs(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output, inputs first, the output layer's logits last: what backpropagation
+    needs, and what autodiff libraries keep for themselves."""
     outputs = [x]
-    for i, (w, name) in enumerate(zip(weights, spec.activations())):
+    for i, (w, name) in enumerate(zip(model, spec.activations())):
         z = outputs[-1] @ w[1:] + w[0]
-        outputs.append(z if i == len(weights) - 1 else ACTIVATIONS[name][0](z))
+        outputs.append(z if i == len(model) - 1 else ACTIVATIONS[name][0](z))
     return outputs
 
 
-def predict(weights: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> np.ndarray:
-    return ACTIVATIONS[spec.output_activation][0](forward(weights, spec, x)[-1])
+def forward(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    """The output layer's logits."""
+    return layer_outputs(model, spec, x)[-1]
 
 
-def loss(weights: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+def predict(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    return ACTIVATIONS[spec.output_activation][0](forward(model, spec, x))
+
+
+def loss(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Mean over the batch; cross-entropies in their stable form on the logits z."""
-    z = forward(weights, spec, x)[-1]
+    z = forward(model, spec, x)
     if spec.loss == "binary_crossentropy":
         return np.mean(np.logaddexp(0, z) - t * z)  # softplus(z) - t z
     if spec.loss == "softmax_crossentropy":
@@ -88,10 +97,10 @@ def loss(weights: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarra
     return np.mean((t - y) ** 2)  # mse
 
 
-def gradients(weights: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
+def gradients(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
     """Backpropagation by hand: δ of the output layer from the loss, δ of each earlier layer
     from the next one through its weights and the activation's derivative."""
-    outputs = forward(weights, spec, x)
+    outputs = layer_outputs(model, spec, x)
     z = outputs[-1]
     batch, n_out = t.shape
     f, f_prime = ACTIVATIONS[spec.output_activation]
@@ -103,47 +112,51 @@ def gradients(weights: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.n
         y = f(z)
         dloss_dy = (y - t) / batch if spec.loss == "half_sse" else 2 * (y - t) / (batch * n_out)
         delta = dloss_dy * f_prime(y)
-    grads = [np.empty_like(w) for w in weights]
-    for i in range(len(weights) - 1, -1, -1):
+    grads = [np.empty_like(w) for w in model]
+    for i in range(len(model) - 1, -1, -1):
         grads[i][0] = delta.sum(axis=0)  # the bias row sees an input of 1
         grads[i][1:] = outputs[i].T @ delta
         if i > 0:
-            delta = (delta @ weights[i][1:].T) * ACTIVATIONS[spec.hidden_activation][1](outputs[i])
+            delta = (delta @ model[i][1:].T) * ACTIVATIONS[spec.hidden_activation][1](outputs[i])
     return grads
 
 
-def train_step(weights: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray, lr: float) -> None:
-    for w, g in zip(weights, gradients(weights, spec, x, t)):
+def train_step(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray, lr: float) -> list[np.ndarray]:
+    """In place: NumPy arrays are mutable."""
+    for w, g in zip(model, gradients(model, spec, x, t)):
         w -= lr * g
+    return model
 
 
-def train(weights: list[np.ndarray], problem: Problem, mode: str) -> np.ndarray:
-    """Run the schedule in place; return the training-set loss at the recorded steps."""
+def train(model: list[np.ndarray], problem: Problem, data: tuple[np.ndarray, ...], program: None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The schedule from a Python loop, in place. `program` is always None: NumPy has no
+    compiler, its eager loop is the only one (MODES)."""
     spec, schedule = problem.spec, problem.schedule
-    history = [loss(weights, spec, problem.x_train, problem.t_train)]
+    x_all, t_all, indices = data
+    history = [loss(model, spec, x_all, t_all)]
     step = 0
     for chunk in schedule.chunks():
-        for rows in schedule.indices[step:step + chunk]:
-            train_step(weights, spec, problem.x_train[rows], problem.t_train[rows], schedule.lr)
+        for rows in indices[step:step + chunk]:
+            model = train_step(model, spec, x_all[rows], t_all[rows], schedule.lr)
         step += chunk
-        history.append(loss(weights, spec, problem.x_train, problem.t_train))
-    return np.array(history)
+        history.append(loss(model, spec, x_all, t_all))
+    return model, np.array(history)
 
 
-def weights_of(weights: list[np.ndarray]) -> list[np.ndarray]:
-    return [w.copy() for w in weights]
+def weights_of(model: list[np.ndarray]) -> list[np.ndarray]:
+    return [w.copy() for w in model]
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
-    configure(problem.spec.dtype, device)
-
-    weights = build_model(problem, device)
+    configure(problem.spec.dtype)
+    model = build_model(problem, device)
+    data = (problem.x_train, problem.t_train, problem.schedule.indices)  # already NumPy, on the only device
 
     def run() -> TrainOutput:
-        set_weights(weights, problem.weights)
+        trained = set_weights(model, problem.weights)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported from the loss history
-            history = train(weights, problem, mode)
-            predictions = predict(weights, problem.spec, problem.x_eval)
-        return TrainOutput(weights_of(weights), predictions, history, str(predictions.dtype))
+            trained, history = train(trained, problem, data, None)
+            predictions = predict(trained, problem.spec, problem.x_eval)
+        return TrainOutput(weights_of(trained), predictions, history, str(predictions.dtype))
 
     return run

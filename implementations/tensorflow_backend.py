@@ -22,6 +22,9 @@ from shared.interface import ModelSpec, Problem, Runner, TrainOutput  # noqa: E4
 tf.get_logger().setLevel("ERROR")
 
 NAME = "tensorflow"
+TITLE = "TensorFlow"
+POSITION = 2
+REQUIRES = "tensorflow"
 INSTALL = "pip install tensorflow==2.21.0"
 MODES = ("eager", "compiled")
 
@@ -40,7 +43,7 @@ def versions() -> dict[str, str]:
             "tf_inter_op_threads": str(tf.config.threading.get_inter_op_parallelism_threads() or "default")}
 
 
-def configure(dtype: str, device: str) -> None:
+def configure(dtype: str) -> None:
     """Precision and determinism, in one place: no TF32 for float32 matmuls on NVIDIA GPUs,
     deterministic kernels everywhere."""
     tf.config.experimental.enable_tensor_float_32_execution(False)
@@ -58,28 +61,30 @@ def _device(device: str) -> str:
 
 
 def build_model(problem: Problem, device: str) -> list[tf.Variable]:
+    """One variable per layer in the seed's layout, on the device."""
     with tf.device(_device(device)):
         return [tf.Variable(w) for w in problem.weights]
 
 
-def set_weights(variables: list[tf.Variable], weights: tuple[np.ndarray, ...]) -> None:
-    for v, w in zip(variables, weights):
+def set_weights(model: list[tf.Variable], weights: tuple[np.ndarray, ...]) -> list[tf.Variable]:
+    for v, w in zip(model, weights):
         v.assign(w)
+    return model
 
 
-def forward(variables: list[tf.Variable], spec: ModelSpec, x: tf.Tensor) -> tf.Tensor:
+def forward(model: list[tf.Variable], spec: ModelSpec, x: tf.Tensor) -> tf.Tensor:
     """The output layer's logits."""
-    for w in variables[:-1]:
+    for w in model[:-1]:
         x = ACTIVATIONS[spec.hidden_activation](x @ w[1:] + w[0])
-    return x @ variables[-1][1:] + variables[-1][0]
+    return x @ model[-1][1:] + model[-1][0]
 
 
-def predict(variables: list[tf.Variable], spec: ModelSpec, x: tf.Tensor) -> tf.Tensor:
-    return ACTIVATIONS[spec.output_activation](forward(variables, spec, x))
+def predict(model: list[tf.Variable], spec: ModelSpec, x: tf.Tensor) -> tf.Tensor:
+    return ACTIVATIONS[spec.output_activation](forward(model, spec, x))
 
 
-def loss(variables: list[tf.Variable], spec: ModelSpec, x: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
-    z = forward(variables, spec, x)
+def loss(model: list[tf.Variable], spec: ModelSpec, x: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+    z = forward(model, spec, x)
     if spec.loss == "binary_crossentropy":
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=t, logits=z))
     if spec.loss == "softmax_crossentropy":
@@ -90,33 +95,35 @@ def loss(variables: list[tf.Variable], spec: ModelSpec, x: tf.Tensor, t: tf.Tens
     return tf.reduce_mean((t - y) ** 2)
 
 
-def gradients(variables: list[tf.Variable], spec: ModelSpec, x: tf.Tensor, t: tf.Tensor) -> list[tf.Tensor]:
+def gradients(model: list[tf.Variable], spec: ModelSpec, x: tf.Tensor, t: tf.Tensor) -> list[tf.Tensor]:
     with tf.GradientTape() as tape:
-        value = loss(variables, spec, x, t)
-    return tape.gradient(value, variables)
+        value = loss(model, spec, x, t)
+    return tape.gradient(value, model)
 
 
-def train_step(variables: list[tf.Variable], spec: ModelSpec, x: tf.Tensor, t: tf.Tensor, lr: float) -> None:
-    for v, g in zip(variables, gradients(variables, spec, x, t)):
+def train_step(model: list[tf.Variable], spec: ModelSpec, x: tf.Tensor, t: tf.Tensor, lr: float) -> list[tf.Variable]:
+    """In place: variables are assigned to."""
+    for v, g in zip(model, gradients(model, spec, x, t)):
         v.assign_sub(lr * g)
+    return model
 
 
-def train(variables: list[tf.Variable], problem: Problem, mode: str, data: tuple[tf.Tensor, ...], compiled_loop=None) -> tf.Tensor:
-    """Run the schedule; return the training-set loss at the recorded steps. Compiled mode
-    passes `compiled_loop`, the XLA-compiled `training_loop`."""
-    if mode == "compiled":
-        return compiled_loop(*data)
+def train(model: list[tf.Variable], problem: Problem, data: tuple[tf.Tensor, ...], program) -> tuple[list[tf.Variable], tf.Tensor]:
+    """Run the schedule: `program` is the XLA-compiled `training_loop` over these variables
+    (compiled mode), or None for a Python loop of GradientTape steps."""
+    if program is not None:
+        return model, program(*data)
     spec, schedule = problem.spec, problem.schedule
     x_all, t_all, indices = data
-    history = [loss(variables, spec, x_all, t_all)]
+    history = [loss(model, spec, x_all, t_all)]
     step = 0
     for chunk in schedule.chunks():
         for s in range(step, step + chunk):
             rows = indices[s]
-            train_step(variables, spec, tf.gather(x_all, rows), tf.gather(t_all, rows), schedule.lr)
+            model = train_step(model, spec, tf.gather(x_all, rows), tf.gather(t_all, rows), schedule.lr)
         step += chunk
-        history.append(loss(variables, spec, x_all, t_all))
-    return tf.stack(history)
+        history.append(loss(model, spec, x_all, t_all))
+    return model, tf.stack(history)
 
 
 def training_loop(variables: list[tf.Variable], problem: Problem):
@@ -145,24 +152,24 @@ def training_loop(variables: list[tf.Variable], problem: Problem):
     return loop
 
 
-def weights_of(variables: list[tf.Variable]) -> list[np.ndarray]:
-    return [v.numpy() for v in variables]
+def weights_of(model: list[tf.Variable]) -> list[np.ndarray]:
+    return [v.numpy() for v in model]
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
-    configure(problem.spec.dtype, device)
-    variables = build_model(problem, device)
+    configure(problem.spec.dtype)
+    model = build_model(problem, device)
     with tf.device(_device(device)):
         data = (tf.constant(problem.x_train), tf.constant(problem.t_train), tf.constant(problem.schedule.indices))
         x_eval = tf.constant(problem.x_eval)
-    compiled_loop = training_loop(variables, problem) if mode == "compiled" else None
+    program = training_loop(model, problem) if mode == "compiled" else None
 
     def run() -> TrainOutput:
-        set_weights(variables, problem.weights)
+        trained = set_weights(model, problem.weights)
         with tf.device(_device(device)):
-            history = train(variables, problem, mode, data, compiled_loop)
-            predictions = predict(variables, problem.spec, x_eval)
+            trained, history = train(trained, problem, data, program)
+            predictions = predict(trained, problem.spec, x_eval)
         # .numpy() waits for the device: TensorFlow's synchronisation point.
-        return TrainOutput(weights_of(variables), predictions.numpy(), history.numpy(), predictions.dtype.name)
+        return TrainOutput(weights_of(trained), predictions.numpy(), history.numpy(), predictions.dtype.name)
 
     return run

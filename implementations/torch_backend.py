@@ -1,6 +1,7 @@
 """PyTorch: `nn.Linear` layers, gradients from autograd.
 
-Eager mode is PyTorch as most people write it: `loss.backward()` and `torch.optim.SGD`.
+Eager mode is autograd step by step from Python: `torch.autograd.grad`, then the update
+`torch.optim.SGD` makes, in place.
 Compiled mode puts the whole schedule in one program, as the JAX and TensorFlow files do:
 `torch.compile(fullgraph=True)` of a `while_loop` (a higher-order op, still marked private) over
 the stretches between recorded losses, each a `while_loop` over its steps, each step one pure
@@ -24,6 +25,9 @@ from torch._higher_order_ops.while_loop import while_loop
 from shared.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "torch"
+TITLE = "PyTorch"
+POSITION = 1  # loaded before TensorFlow and Keras when one process loads several (shared/registry.py)
+REQUIRES = "torch"
 INSTALL = "pip install torch==2.13.0"
 MODES = ("eager", "compiled")
 
@@ -51,7 +55,7 @@ def versions() -> dict[str, str]:
     return {"torch": torch.__version__, "torch_threads": str(torch.get_num_threads())}
 
 
-def configure(dtype: str, device: str) -> None:
+def configure(dtype: str) -> None:
     """Precision and determinism, in one place. PyTorch keeps float32 matmuls in full FP32
     on NVIDIA GPUs unless told otherwise; we say so explicitly (TF32 off)."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
@@ -85,25 +89,30 @@ def build_model(problem: Problem, device: str) -> torch.nn.Sequential:
     return model
 
 
-def set_weights(model: torch.nn.Sequential, weights: tuple[np.ndarray, ...]) -> None:
+def set_weights(model: torch.nn.Sequential, weights: tuple[np.ndarray, ...]) -> torch.nn.Sequential:
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
         for layer, w in zip(linears, weights):
             layer.weight.copy_(torch.from_numpy(w[1:].T.copy()))
             layer.bias.copy_(torch.from_numpy(w[0].copy()))
+    return model
 
 
-def forward(model: torch.nn.Sequential, x: torch.Tensor, params: dict | None = None) -> torch.Tensor:
-    """Output-layer logits; given `params`, the same model as a pure function of them."""
-    return model(x) if params is None else torch.func.functional_call(model, params, (x,))
+def forward(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor) -> torch.Tensor:
+    """The output layer's logits: the model ends with a Linear layer (its layers come from the spec)."""
+    return model(x)
 
 
 def predict(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor) -> torch.Tensor:
-    return ACTIVATIONS[spec.output_activation](forward(model, x))
+    return ACTIVATIONS[spec.output_activation](forward(model, spec, x))
 
 
-def loss(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor, t: torch.Tensor, params: dict | None = None) -> torch.Tensor:
-    z = forward(model, x, params)
+def loss(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return loss_of_logits(spec, forward(model, spec, x), t)
+
+
+def loss_of_logits(spec: ModelSpec, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The spec's loss from the logits z, with PyTorch's own fused losses where it has them."""
     if spec.loss == "binary_crossentropy":
         return F.binary_cross_entropy_with_logits(z, t)
     if spec.loss == "softmax_crossentropy":
@@ -114,54 +123,69 @@ def loss(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor, t: torch.
     return F.mse_loss(y, t)
 
 
-def gradients(model: torch.nn.Sequential, spec: ModelSpec, params: dict, x: torch.Tensor, t: torch.Tensor) -> dict:
-    """d loss / d params as a pure function of the parameters (torch.func.grad)."""
-    return torch.func.grad(lambda p: loss(model, spec, x, t, p))(params)
+def gradients(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Autograd, one tensor per parameter in `model.parameters()` order (`loss.backward()`
+    would leave the same numbers in each parameter's .grad)."""
+    return torch.autograd.grad(loss(model, spec, x, t), tuple(model.parameters()))
 
 
-def train_step(model: torch.nn.Sequential, spec: ModelSpec, params: dict, x: torch.Tensor, t: torch.Tensor, lr: float) -> dict:
-    """One SGD step without side effects: the form that torch.compile captures whole."""
-    grads = gradients(model, spec, params, x, t)
+def train_step(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor, t: torch.Tensor, lr: float) -> torch.nn.Sequential:
+    """In place, the update `torch.optim.SGD` makes without momentum (an optimizer object would
+    hold the learning rate; here it is the contract's argument)."""
+    grads = gradients(model, spec, x, t)
+    with torch.no_grad():
+        for p, g in zip(model.parameters(), grads):
+            p.sub_(lr * g)
+    return model
+
+
+def pure_loss(model: torch.nn.Sequential, spec: ModelSpec, params: dict, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """`loss` as a pure function of the parameters (`torch.func.functional_call`): what
+    `torch.func.grad` differentiates and `torch.compile` captures whole."""
+    return loss_of_logits(spec, torch.func.functional_call(model, params, (x,)), t)
+
+
+def pure_step(model: torch.nn.Sequential, spec: ModelSpec, params: dict, x: torch.Tensor, t: torch.Tensor, lr: float) -> dict:
+    """`train_step` without side effects: new parameters from `torch.func.grad`."""
+    grads = torch.func.grad(lambda p: pure_loss(model, spec, p, x, t))(params)
     return {name: p - lr * grads[name] for name, p in params.items()}
 
 
-def train(model: torch.nn.Sequential, problem: Problem, mode: str, data: tuple[torch.Tensor, ...], compiled=None) -> torch.Tensor:
-    """Run the schedule; return the training-set loss at the recorded steps. Compiled mode
-    passes `compiled`: the whole schedule (`training_loop`), or the compiled `train_step`."""
+def train(model: torch.nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...],
+          program: Compiled | None) -> tuple[torch.nn.Sequential, torch.Tensor]:
+    """Run the schedule. `program` (compiled mode) is a `Compiled`: the whole schedule
+    (`training_loop`), or after a refusal the compiled `pure_step` called once per step;
+    None runs `train_step` from a Python loop."""
     spec, schedule = problem.spec, problem.schedule
     x_all, t_all, indices = data
-    if mode == "compiled" and compiled.whole:
-        *params, history = compiled(*(p.detach() for p in model.parameters()))
+    if program is not None and program.whole:
+        *params, history = program(*(p.detach() for p in model.parameters()))
         with torch.no_grad():
             for p, new in zip(model.parameters(), params):
                 p.copy_(new)
-        return history
-    history = []
+        return model, history
     with torch.no_grad():
-        history.append(loss(model, spec, x_all, t_all))
-    if mode == "eager":
-        optimizer = torch.optim.SGD(model.parameters(), lr=schedule.lr)
+        history = [loss(model, spec, x_all, t_all)]
+    if program is None:
         step = 0
         for chunk in schedule.chunks():
             for rows in indices[step:step + chunk]:
-                optimizer.zero_grad()
-                loss(model, spec, x_all[rows], t_all[rows]).backward()
-                optimizer.step()
+                model = train_step(model, spec, x_all[rows], t_all[rows], schedule.lr)
             step += chunk
             with torch.no_grad():
                 history.append(loss(model, spec, x_all, t_all))
-        return torch.stack(history)
+        return model, torch.stack(history)
     params = {name: p.detach() for name, p in model.named_parameters()}
     step = 0
     for chunk in schedule.chunks():
         for rows in indices[step:step + chunk]:
-            params = compiled(model, spec, params, x_all[rows], t_all[rows], schedule.lr)
+            params = program(model, spec, params, x_all[rows], t_all[rows], schedule.lr)
         step += chunk
-        history.append(loss(model, spec, x_all, t_all, params).detach())
+        history.append(pure_loss(model, spec, params, x_all, t_all).detach())
     with torch.no_grad():
         for name, p in model.named_parameters():
             p.copy_(params[name])
-    return torch.stack(history)
+    return model, torch.stack(history)
 
 
 def training_loop(model: torch.nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...]):
@@ -177,7 +201,7 @@ def training_loop(model: torch.nn.Sequential, problem: Problem, data: tuple[torc
     n_records = n_full + 1 + (rest > 0)
 
     def training_loss(params):
-        return loss(model, spec, x_all, t_all, dict(zip(names, params)))
+        return pure_loss(model, spec, dict(zip(names, params)), x_all, t_all)
 
     def run_steps(first, count, params):
         def more(s, *_):
@@ -185,8 +209,8 @@ def training_loop(model: torch.nn.Sequential, problem: Problem, data: tuple[torc
 
         def one_step(s, *params):
             rows = indices.index_select(0, s.reshape(1))[0]
-            new = train_step(model, spec, dict(zip(names, params)), x_all.index_select(0, rows), t_all.index_select(0, rows),
-                             schedule.lr)
+            new = pure_step(model, spec, dict(zip(names, params)), x_all.index_select(0, rows), t_all.index_select(0, rows),
+                            schedule.lr)
             return (s + 1, *(new[n] for n in names))
 
         return while_loop(more, one_step, (first.clone(), *params))[1:]  # a copy: `more` reads `first` too
@@ -240,14 +264,14 @@ class Compiled:
         while why.__cause__ is not None:
             why = why.__cause__
         torch._dynamo.reset()
-        self.program, self.whole = torch.compile(train_step, fullgraph=True, dynamic=False), False
+        self.program, self.whole = torch.compile(pure_step, fullgraph=True, dynamic=False), False
         text = str(why).strip().splitlines()
         self.note = (f"whole-schedule compile refused ({why.__class__.__name__}: {text[0] if text else ''}); "
                      "ran one compiled step per Python call")
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
-    configure(problem.spec.dtype, device)
+    configure(problem.spec.dtype)
     model = build_model(problem, device)
     dev, dtype = _device(device), getattr(torch, problem.spec.dtype)
     data = (torch.as_tensor(problem.x_train, dtype=dtype, device=dev),
@@ -257,23 +281,21 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
     compiled = Compiled(model, problem, data) if mode == "compiled" else None
 
     def run() -> TrainOutput:
-        set_weights(model, problem.weights)
         try:
-            history = train(model, problem, mode, data, compiled)
+            trained, history = train(set_weights(model, problem.weights), problem, data, compiled)
         except Exception as why:  # only the first call compiles: a refusal shows there
             if compiled is None or not compiled.whole or compiled.succeeded:
                 raise
             compiled.fall_back(why)
-            set_weights(model, problem.weights)
-            history = train(model, problem, mode, data, compiled)
+            trained, history = train(set_weights(model, problem.weights), problem, data, compiled)
         if compiled is not None:
             compiled.succeeded = True
         with torch.no_grad():
-            predictions = predict(model, problem.spec, x_eval)
+            predictions = predict(trained, problem.spec, x_eval)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         dtype = str(predictions.dtype).removeprefix("torch.")
         info = {"note": compiled.note} if compiled is not None and compiled.note else {}
-        return TrainOutput(weights_of(model), predictions.cpu().numpy(), history.cpu().numpy(), dtype, info)
+        return TrainOutput(weights_of(trained), predictions.cpu().numpy(), history.cpu().numpy(), dtype, info)
 
     return run

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import numpy as np
 
@@ -153,15 +152,57 @@ class TrainOutput:
 Runner = Callable[[], TrainOutput]
 
 
-class Implementation(Protocol):
-    """What `implementations/<library>_backend.py` offers the harness."""
+@dataclass(frozen=True)
+class Function:
+    """One function of the contract: the same name, parameters and kind of result in every file."""
 
-    NAME: str
-    INSTALL: str
-    MODES: tuple[str, ...]
+    name: str
+    parameters: tuple[str, ...]
+    returns: str
+    meaning: str
 
-    def versions(self) -> dict[str, str]: ...
 
-    def device_unavailable(self, device: str) -> str | None: ...
+# What every implementations/<library>_backend.py defines, in this order (a library-specific
+# helper, private or public, may stand between two of them). `model` is each library's own
+# object: NumPy's and JAX's list of arrays in the seed's layout, TensorFlow's list of
+# variables, PyTorch's nn.Sequential, Keras' Sequential. A library without a counterpart names
+# the function in its module's ABSENT, with the reason; tests/test_layout.py checks all of it,
+# and the side-by-side page shows the functions in this order.
+CONTRACT = (
+    Function("versions", (), "dict[str, str]", "the library's version and the settings that matter for timing"),
+    Function("configure", ("dtype",), "None",
+             "precision and determinism, process-wide where the library has it so (x64, floatx, TF32)"),
+    Function("device_unavailable", ("device",), "str | None", "why the library cannot run on `device` here, or None"),
+    Function("build_model", ("problem", "device"), "model", "the network on `device`, with the problem's initial weights"),
+    Function("set_weights", ("model", "weights"), "model",
+             "the model holding `weights` (seed layout); the same object, or a new one where arrays are immutable"),
+    Function("forward", ("model", "spec", "x"), "logits", "the output layer's pre-activation, for a batch x"),
+    Function("predict", ("model", "spec", "x"), "outputs", "the output layer's activation of the logits"),
+    Function("loss", ("model", "spec", "x", "t"), "scalar", "the spec's loss, averaged over the batch"),
+    Function("gradients", ("model", "spec", "x", "t"), "gradients", "d loss / d weights, in the model's own structure"),
+    Function("train_step", ("model", "spec", "x", "t", "lr"), "model", "one step of plain SGD on one batch"),
+    Function("train", ("model", "problem", "data", "program"), "(model, history)",
+             "the whole schedule on the library's copy of the data; `program` is the compiled schedule, or None "
+             "to run it eagerly; history: the training-set loss at schedule.record_steps()"),
+    Function("weights_of", ("model",), "list[np.ndarray]", "the weights back in NumPy, seed layout"),
+    Function("prepare", ("problem", "mode", "device"), "Runner",
+             "everything done once (model, data on the device, compiled program); the runner trains from the "
+             "initial weights each time it is called"),
+)
 
-    def prepare(self, problem: Problem, mode: str, device: str) -> Runner: ...
+# What every implementations/parallel/<library>_parallel.py defines, in this order: the steps of
+# a data-parallel engine (shared/parallel_host.py calls them).
+PARALLEL_CONTRACT = (
+    Function("versions", (), "dict[str, str]", "the library's version and its collective backend"),
+    Function("unsupported", ("layout", "dtype"), "str | None", "a layout or dtype the engine cannot run, said before it starts"),
+    Function("launch", ("serve", "folder", "layout"), "None", "start this host's worker processes (or be the one)"),
+    Function("configure", ("layout", "dtype"), "None", "what must be set before the runtime starts"),
+    Function("join", ("layout",), "engine", "the rendezvous with the other hosts; the engine's handle"),
+    Function("build_model", ("problem", "engine"), "model", "the single-process model, placed or wrapped for the engine"),
+    Function("split_batches", ("problem", "engine"), "rows", "this process's part of every global batch"),
+    Function("train_step", ("model", "spec", "x", "t", "lr"), "model", "one step whose gradients the engine averages"),
+    Function("train", ("model", "problem", "data", "program"), "(model, history)", "the whole schedule, as in one process"),
+    Function("prepare", ("problem", "engine", "layout"), "Runner", "everything done once; the runner trains from the "
+                                                                     "initial weights"),
+    Function("leave", ("engine",), "None", "leave the group, so that the process can exit"),
+)

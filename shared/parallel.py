@@ -28,17 +28,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from shared import registry
 from shared.errors import UsageError
 from shared.processes import become_subreaper, end_group, marked_env, new_mark
 
-ENGINES = ("torch", "jax", "tensorflow", "keras")
-MODULES = {name: f"implementations.parallel.{name}_parallel" for name in ENGINES}
-# What each engine needs installed, as the registry names it (Keras' engine runs on its JAX backend).
-TARGETS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "keras": "keras:jax"}
-ENGINE_NAMES = {"torch": "PyTorch DistributedDataParallel (gloo)", "jax": "JAX jit over a NamedSharding mesh",
-                "tensorflow": "TensorFlow MirroredStrategy (one host), MultiWorkerMirroredStrategy (several hosts)",
-                "keras": "Keras DataParallel (JAX backend)"}
-EXTRA: list[str] = []  # engines registered at run time (the tests' deliberately broken ones)
 KILL_GRACE_S = 5.0
 PORT_TRIES = 3  # runs on fresh ports when another process took one before the hosts bound it
 EXIT_GRACE_S = 10.0  # how long hosts that have written their results may take to exit
@@ -123,25 +116,6 @@ def check_layout(workers: int, hosts: int, batch: int, samples: int, per_sample_
                          f", or use a worker count that divides {batch}: {', '.join(map(str, fits))}")
 
 
-def register(name: str, module: str, target: str = "numpy", engine_name: str = "a test engine") -> None:
-    """Add an engine that is not shipped (the tests' engines that hang or fail on purpose);
-    `target`: the library it needs, as the registry names it."""
-    if name not in MODULES:
-        EXTRA.append(name)
-    MODULES[name], TARGETS[name], ENGINE_NAMES[name] = module, target, engine_name
-
-
-def known() -> tuple[str, ...]:
-    return (*ENGINES, *EXTRA)
-
-
-def missing(engine: str) -> str | None:
-    """Why an engine cannot run here (a package to install, with the command), or None."""
-    from shared import registry
-
-    return registry.missing(TARGETS[engine])
-
-
 def usable_cpus() -> int:
     """The cores this process may run on (a container or taskset can allow fewer than the machine has)."""
     try:
@@ -214,7 +188,7 @@ class HostGroup:
         become_subreaper()  # the hosts' workers that outlive their host come back here to be reaped
         try:
             self.launched_at = time.time()
-            job = HostJob(engine, MODULES[engine], layout, problem, repeat, self.launched_at, debug)
+            job = HostJob(engine, registry.ENGINES[engine].module, layout, problem, repeat, self.launched_at, debug)
             with open(os.path.join(self.folder, "job.pickle"), "wb") as f:
                 pickle.dump(job, f)
             env = host_env(engine, problem.spec.dtype, self.mark)

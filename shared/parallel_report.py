@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shared.parallel import ENGINE_NAMES, ENGINES, Outcome, missing, run_engine, usable_cpus
+from shared import registry
+from shared.parallel import Outcome, run_engine, usable_cpus
 from shared.report import number
 from shared.runner import compare, shape_problem
 from shared.tolerances import TOLERANCES, scaled_diff, tolerance
@@ -43,7 +44,7 @@ class Study:
         start = time.monotonic()
         self.reference = numpy_backend.prepare(self.problem, "eager", "cpu")()
         for engine in self.config["engines"]:
-            reason = missing(engine)
+            reason = registry.engine_missing(engine)
             baseline = None
             for workers, hosts in self.layouts():
                 if reason:
@@ -81,7 +82,7 @@ class Study:
         us = [s * 1e6 for s in chief.step_s]
         median = statistics.median(us) if us else None
         row.update({
-            "engine_name": chief.info.get("engine", ENGINE_NAMES[engine]), "dtype": out.dtype, "diff": diff,
+            "engine_name": chief.info.get("engine", registry.ENGINES[engine].title), "dtype": out.dtype, "diff": diff,
             "parity_ok": bool(diff["dtype_ok"] and diff["scaled"] <= tolerance(self.config["dtype"])),
             "replicas_max_diff": replicas, "replicas_ok": replicas <= tolerance(self.config["dtype"]),
             "repeatable": chief.info.get("repeatable"), "repeats_max_diff": chief.info.get("repeats_max_diff"),
@@ -114,7 +115,7 @@ class Study:
 
 
 def _blank_row(engine: str, workers: int, hosts: int, status: str, reason: str | None) -> dict:
-    return {"engine": engine, "engine_name": ENGINE_NAMES[engine], "workers": workers, "hosts": hosts, "status": status,
+    return {"engine": engine, "engine_name": registry.ENGINES[engine].title, "workers": workers, "hosts": hosts, "status": status,
             "reason": reason, "oversubscribed": workers > usable_cpus(), "diff": None, "timing": None}
 
 
@@ -247,7 +248,7 @@ def markdown(report: dict) -> str:
               "their own rows.", "",
               f"Wall time of the study: {report.get('wall_s', 0) / 60:.1f} min.", "",
               OVERHEAD_NOTE.format(cpus=env.get("cpu_count", "?")), "", "Engines:", ""]
-    lines += [f"- {name}: {ENGINE_NAMES[name]}" for name in ENGINES if name in c["engines"]]
+    lines += [f"- {name}: {engine.title}" for name, engine in registry.ENGINES.items() if name in c["engines"]]
     lines += ["", "## Environment", "", f"- Python {env['python']} on {env['platform']}",
               f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores)",
               "- Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(env["versions"].items())),

@@ -1,4 +1,10 @@
-"""Which libraries exist and how to load them: lazily, one at a time, never breaking the others.
+"""Which libraries and data-parallel engines exist, and how to load them: lazily, one at a
+time, never breaking the others.
+
+Nothing here lists a library by hand: every `implementations/<name>_backend.py` is a library and
+every `implementations/parallel/<name>_parallel.py` an engine, each described by its own module
+constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT; an engine's TARGET), read from the
+file without importing it.
 
 The harness loads each library in a worker process of its own (shared/worker.py). A process
 that loads several (the test suite) loads them in the order of `FRAMEWORKS`: PyTorch before
@@ -8,41 +14,97 @@ PyTorch.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import importlib.util
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow", "keras", "jax")
-
-# The package each implementation needs, and the command that installs it.
-REQUIRES = {"numpy": "numpy", "torch": "torch", "tensorflow": "tensorflow", "keras": "keras", "jax": "jax"}
-INSTALL = {
-    "numpy": "pip install numpy",
-    "torch": "pip install torch==2.13.0",
-    "tensorflow": "pip install tensorflow==2.21.0",
-    "keras": "pip install keras tensorflow==2.21.0",
-    "jax": "pip install jax",
-}
+IMPLEMENTATIONS = Path(__file__).resolve().parent.parent / "implementations"
 
 
-MODULES = {name: f"implementations.{name}_backend" for name in FRAMEWORKS}
+@dataclass(frozen=True)
+class Library:
+    """One implementation, as its file declares it (module constants, read without importing
+    it: a library that is not installed still has a name and an install command)."""
+
+    name: str  # NAME: the --frameworks name
+    title: str  # TITLE: how tables and the page name it
+    module: str  # the module to import
+    requires: str  # REQUIRES: the package whose presence makes it runnable
+    install: str  # INSTALL: the command that installs that package
+    position: int = 99  # POSITION: its place in tables (NumPy, the reference, first)
+    absent: dict[str, str] = field(default_factory=dict)  # ABSENT: contract functions it has no counterpart for, and why
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One data-parallel engine (implementations/parallel/), as its file declares it."""
+
+    name: str  # NAME: the library's name
+    title: str  # TITLE: what the engine is, for reports
+    module: str
+    target: str  # TARGET: the library it runs on, as `missing` names it ("keras:jax"); default its NAME
+    position: int = 99
+    absent: dict[str, str] = field(default_factory=dict)
+
+
+def constants(path: Path) -> dict[str, object]:
+    """The literal module-level constants of a Python file (NAME = "torch", ...), unimported."""
+    found: dict[str, object] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            with contextlib.suppress(ValueError, TypeError, SyntaxError):
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+    return found
+
+
+def _library(module: str, path: Path) -> Library:
+    c = constants(path)
+    return Library(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("REQUIRES", c["NAME"]),
+                   c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
+                   c.get("ABSENT", {}))
+
+
+def _engine(module: str, path: Path) -> Engine:
+    c = constants(path)
+    return Engine(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
+                  c.get("ABSENT", {}))
+
+
+def _discover(folder: Path, suffix: str, make) -> dict:
+    """Every `<name><suffix>.py` of a folder, in POSITION order: adding a library is adding a file."""
+    package = ".".join(folder.relative_to(IMPLEMENTATIONS.parent).parts)
+    found = [make(f"{package}.{path.stem}", path) for path in sorted(folder.glob(f"*{suffix}.py"))]
+    return {item.name: item for item in sorted(found, key=lambda item: (item.position, item.name))}
+
+
+LIBRARIES: dict[str, Library] = _discover(IMPLEMENTATIONS, "_backend", _library)
+ENGINES: dict[str, Engine] = _discover(IMPLEMENTATIONS / "parallel", "_parallel", _engine)
+FRAMEWORKS = tuple(LIBRARIES)  # the shipped libraries, in table order
+SHIPPED_ENGINES = tuple(ENGINES)  # the shipped engines (the tests register more)
 EXTRA: list[str] = []  # libraries registered at run time (the tests' deliberately broken ones)
 
 
 def register(name: str, module: str, requires: str = "numpy") -> None:
-    """Add a library that is not shipped: its implementation module and the package it needs.
-    The tests use this for libraries that crash, hang or lie on purpose."""
-    if name not in MODULES:
+    """Add a library that is not shipped (the tests' libraries that crash, hang or lie on
+    purpose); `requires`: the package it needs."""
+    if name not in LIBRARIES:
         EXTRA.append(name)
-    MODULES[name] = module
-    REQUIRES[name] = requires
-    INSTALL[name] = f"pip install {requires}"
+    LIBRARIES[name] = Library(name, name, module, requires, f"pip install {requires}")
+
+
+def register_engine(name: str, module: str, target: str = "numpy") -> None:
+    """Add a data-parallel engine that is not shipped (the tests' engines that hang or fail on
+    purpose); `target`: the library it needs, as `missing` names it."""
+    ENGINES[name] = Engine(name, "a test engine", module, target)
 
 
 def known() -> tuple[str, ...]:
-    return (*FRAMEWORKS, *EXTRA)
+    return tuple(LIBRARIES)
 
 
 # Keras 3 runs on any of these; each backend is a row of its own ("keras:jax"), run in its own
@@ -83,8 +145,14 @@ def missing(target: str) -> str | None:
     name, backend = split(target)
     for package in (name, backend) if backend else (name,):
         if not installed(package):
-            return f"{REQUIRES[package]} is not installed; install it with: {INSTALL[package]}"
+            library = LIBRARIES[package]
+            return f"{library.requires} is not installed; install it with: {library.install}"
     return None
+
+
+def engine_missing(engine: str) -> str | None:
+    """Why a data-parallel engine cannot run here (its library's install command), or None."""
+    return missing(ENGINES[engine].target)
 
 
 def import_implementation(module_path: str) -> ModuleType:
@@ -100,7 +168,8 @@ class MissingLibraryError(Exception):
 
 
 def installed(name: str) -> bool:
-    return importlib.util.find_spec(REQUIRES.get(name, name)) is not None
+    library = LIBRARIES.get(name)
+    return importlib.util.find_spec(library.requires if library else name) is not None
 
 
 @contextlib.contextmanager
@@ -123,13 +192,13 @@ def quiet_native_stderr():
 
 def load(name: str) -> ModuleType:
     """Import `implementations/<name>_backend.py`; MissingLibraryError if its library is absent."""
-    if name not in MODULES:
+    if name not in LIBRARIES:
         raise KeyError(name)
     if not installed(name):
-        raise MissingLibraryError(f"{REQUIRES[name]} is not installed; install it with: {INSTALL[name]}")
+        raise MissingLibraryError(missing(name))
     if name in ("tensorflow", "keras") and installed("torch"):
         importlib.import_module("torch")  # PyTorch first, always, when one process loads both
-    return import_implementation(MODULES[name])
+    return import_implementation(LIBRARIES[name].module)
 
 
 def ordered_targets(targets: list[str]) -> list[str]:

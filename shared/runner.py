@@ -193,7 +193,7 @@ class Harness:
     def _run_target(self, target: str) -> None:
         """All of a target's runs in one worker; a new worker after one dies, for the runs left."""
         pending = self._pairs(target)
-        module = registry.MODULES[registry.split(target)[0]]
+        module = registry.LIBRARIES[registry.split(target)[0]].module
         while pending:
             facts, done = None, 0
             job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug)

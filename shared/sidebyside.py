@@ -13,19 +13,20 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import registry
+from shared.interface import CONTRACT, PARALLEL_CONTRACT
+
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARIES = {"numpy": "NumPy", "torch": "PyTorch", "tensorflow": "TensorFlow", "keras": "Keras", "jax": "JAX"}
+# The columns and rows come from the registry (each implementation file) and the contract.
+LIBRARIES = {name: registry.LIBRARIES[name].title for name in registry.FRAMEWORKS}
 SURPRISES = "Surprises"  # the first row: each module's docstring
-ROWS = (SURPRISES, "ACTIVATIONS", "versions", "configure", "device_unavailable", "build_model", "set_weights", "forward",
-        "predict", "loss", "gradients", "train_step", "train", "weights_of", "prepare")
-ABSENT = {("keras", "gradients"): "Keras' high-level API computes the gradients inside fit: nothing of its own to show.",
-          ("keras", "train_step"): "Keras takes each step inside fit (its trainer's train_step): nothing of its own to show."}
+ROWS = (SURPRISES, "ACTIVATIONS", *(f.name for f in CONTRACT))
+ABSENT = {(name, row): why for name in LIBRARIES for row, why in registry.LIBRARIES[name].absent.items()}
 
 # Beyond one device: the data-parallel engines (implementations/parallel/), one row per engine step.
-PARALLEL_LIBRARIES = {"torch": "PyTorch", "jax": "JAX", "tensorflow": "TensorFlow", "keras": "Keras"}
-PARALLEL_ROWS = (SURPRISES, "versions", "unsupported", "launch", "configure", "join", "build_model", "split_batches", "train_step",
-                 "train", "prepare", "leave")
-PARALLEL_ABSENT = {("keras", "train_step"): "fit takes each step; the distribution shards its batches: nothing of its own to show."}
+PARALLEL_LIBRARIES = {name: registry.LIBRARIES[name].title for name in registry.SHIPPED_ENGINES}
+PARALLEL_ROWS = (SURPRISES, *(f.name for f in PARALLEL_CONTRACT))
+PARALLEL_ABSENT = {(name, row): why for name in PARALLEL_LIBRARIES for row, why in registry.ENGINES[name].absent.items()}
 
 
 @dataclass(frozen=True)

@@ -11,32 +11,56 @@ from pathlib import Path
 import pytest
 
 from shared import registry
+from shared.interface import CONTRACT, PARALLEL_CONTRACT
 
 ROOT = Path(__file__).resolve().parent.parent
-CANONICAL = ["versions", "configure", "device_unavailable", "build_model", "set_weights", "forward", "predict", "loss",
-             "gradients", "train_step", "train", "weights_of", "prepare"]
-# Keras' high-level API computes gradients and steps inside fit; it has neither of its own.
-ABSENT = {"keras": {"gradients", "train_step"}}
+CONTRACT_NAMES = [f.name for f in CONTRACT]
 
 
-def public_functions(name: str) -> list[str]:
-    tree = ast.parse((ROOT / "implementations" / f"{name}_backend.py").read_text())
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+def top_level_functions(path: Path) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text())
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def parameters(node: ast.FunctionDef) -> tuple[str, ...]:
+    return tuple(a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs))
 
 
 @pytest.mark.parametrize("name", registry.FRAMEWORKS)
-def test_same_public_functions_in_the_same_order(name):
-    """Helpers private to one library (training_loop, LossHistory...) may sit between them."""
-    found = [f for f in public_functions(name) if f in CANONICAL]
-    expected = [f for f in CANONICAL if f not in ABSENT.get(name, set())]
-    assert found == expected
+def test_same_contract_functions_in_the_same_order(name):
+    """Helpers of one library (layer_outputs, pure_step, LossHistory...) may sit between them;
+    a function a library has no counterpart for is named in its ABSENT, with the reason."""
+    library = registry.LIBRARIES[name]
+    found = [f for f in top_level_functions(ROOT / "implementations" / f"{name}_backend.py") if f in CONTRACT_NAMES]
+    assert found == [f for f in CONTRACT_NAMES if f not in library.absent]
+    assert set(library.absent) <= set(CONTRACT_NAMES) and all(library.absent.values())
+
+
+@pytest.mark.parametrize("name", registry.FRAMEWORKS)
+def test_same_parameters_under_the_same_name(name):
+    """Same name, same meaning: every contract function takes the contract's parameters, in
+    its order, in every file (a library that needs something else has a helper of its own)."""
+    functions = top_level_functions(ROOT / "implementations" / f"{name}_backend.py")
+    for f in CONTRACT:
+        if f.name in functions:
+            assert parameters(functions[f.name]) == f.parameters, f"{name}_backend.{f.name}"
 
 
 @pytest.mark.parametrize("name", registry.FRAMEWORKS)
 def test_module_constants(name):
-    text = (ROOT / "implementations" / f"{name}_backend.py").read_text()
-    assert f'NAME = "{name}"' in text and "INSTALL = " in text and "MODES = (" in text
+    """What the registry reads from each file, without importing it."""
+    path = ROOT / "implementations" / f"{name}_backend.py"
+    found = registry.constants(path)
+    assert found["NAME"] == name and found["TITLE"] and found["INSTALL"].startswith("pip install ")
+    assert isinstance(found["POSITION"], int) and isinstance(found["MODES"], tuple) and found["REQUIRES"]
+    text = path.read_text()
     assert text.index("def configure") < text.index("def build_model")  # precision set in one visible place
+
+
+def test_the_registry_orders_by_position_with_numpy_first():
+    positions = [registry.LIBRARIES[n].position for n in registry.FRAMEWORKS]
+    assert registry.FRAMEWORKS[0] == "numpy" and positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert registry.FRAMEWORKS.index("torch") < registry.FRAMEWORKS.index("tensorflow")  # import order (registry.load)
 
 
 def test_pins_agree_between_pyproject_and_lock():
@@ -69,16 +93,23 @@ def test_sub_commands_never_import_the_dispatcher():
         assert "shared.cli" not in imported, path.name
 
 
-PARALLEL_CANONICAL = ["versions", "unsupported", "launch", "configure", "join", "build_model", "split_batches",
-                      "train_step", "train", "prepare", "leave"]
-PARALLEL_ABSENT = {"keras": {"train_step"}}  # fit takes the steps
+PARALLEL_NAMES = [f.name for f in PARALLEL_CONTRACT]
 
 
-@pytest.mark.parametrize("name", ["torch", "jax", "tensorflow", "keras"])
+@pytest.mark.parametrize("name", registry.SHIPPED_ENGINES)
 def test_data_parallel_files_read_side_by_side(name):
     """implementations/parallel/: the same engine steps, in the same order, in every file."""
     path = ROOT / "implementations" / "parallel" / f"{name}_parallel.py"
-    tree = ast.parse(path.read_text())
-    found = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in PARALLEL_CANONICAL]
-    assert found == [f for f in PARALLEL_CANONICAL if f not in PARALLEL_ABSENT.get(name, set())]
-    assert f'NAME = "{name}"' in path.read_text() and "ENGINE = " in path.read_text()
+    engine = registry.ENGINES[name]
+    found = [f for f in top_level_functions(path) if f in PARALLEL_NAMES]
+    assert found == [f for f in PARALLEL_NAMES if f not in engine.absent]
+    constants = registry.constants(path)
+    assert constants["NAME"] == name and constants["TITLE"] and "ENGINE" in constants
+
+
+@pytest.mark.parametrize("name", registry.SHIPPED_ENGINES)
+def test_data_parallel_steps_take_the_same_parameters(name):
+    functions = top_level_functions(ROOT / "implementations" / "parallel" / f"{name}_parallel.py")
+    for f in PARALLEL_CONTRACT:
+        if f.name in functions:
+            assert parameters(functions[f.name]) == f.parameters, f"{name}_parallel.{f.name}"

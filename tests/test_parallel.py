@@ -4,6 +4,7 @@ host process ends, on success, failure, timeout and Ctrl-C. Short schedules thro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -23,10 +24,10 @@ from shared.tolerances import tolerance
 from tests.conftest import problem_for
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINES = list(parallel.ENGINES)
-needs_all = pytest.mark.skipif(any(parallel.missing(e) for e in ENGINES),
-                               reason="; ".join(filter(None, map(parallel.missing, ENGINES))))
-needs_jax = pytest.mark.skipif(parallel.missing("jax") is not None, reason=parallel.missing("jax") or "")
+ENGINES = list(registry.SHIPPED_ENGINES)
+needs_all = pytest.mark.skipif(any(registry.engine_missing(e) for e in ENGINES),
+                               reason="; ".join(filter(None, map(registry.engine_missing, ENGINES))))
+needs_jax = pytest.mark.skipif(registry.engine_missing("jax") is not None, reason=registry.engine_missing("jax") or "")
 
 
 def started_for(parent: int) -> list[int]:
@@ -126,7 +127,8 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_starts(argv, message, 
 
 
 def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch):
-    monkeypatch.setitem(registry.REQUIRES, "torch", "no_such_package_here")
+    monkeypatch.setitem(registry.LIBRARIES, "torch", dataclasses.replace(registry.LIBRARIES["torch"],
+                                                                         requires="no_such_package_here"))
     problem = problem_for("digits", steps=5)
     config = {"dtype": "float64", "hosts": [1], "workers": [2], "engines": ["torch"], "repeat": 1, "timeout_s": 60,
               "task": "digits"}
@@ -142,10 +144,8 @@ def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch
 def engine(monkeypatch):
     """Register a test engine from tests/fakes/ for one test."""
     def add(name: str, target: str = "jax") -> str:
-        monkeypatch.setattr(parallel, "EXTRA", list(parallel.EXTRA))
-        for table in (parallel.MODULES, parallel.TARGETS, parallel.ENGINE_NAMES):
-            monkeypatch.setitem(table, name, None)  # taken out again after the test
-        parallel.register(name, f"tests.fakes.parallel_{name}", target)
+        monkeypatch.setattr(registry, "ENGINES", dict(registry.ENGINES))  # the test's engine goes after the test
+        registry.register_engine(name, f"tests.fakes.parallel_{name}", target)
         return name
     return add
 
@@ -193,7 +193,7 @@ def test_hosts_that_wrote_their_results_but_do_not_exit_are_stopped_and_the_resu
     assert started_for(os.getpid()) == []
 
 
-@pytest.mark.skipif(parallel.missing("torch") is not None, reason=parallel.missing("torch") or "")
+@pytest.mark.skipif(registry.engine_missing("torch") is not None, reason=registry.engine_missing("torch") or "")
 def test_a_pytorch_worker_that_fails_is_named_with_its_own_error(engine, capfd):
     name = engine("rank_fails", target="torch")
     outcome = parallel.run_engine(name, 2, 1, problem_for("digits", steps=5), 1, timeout_s=120, debug=True)
@@ -233,9 +233,9 @@ def test_ctrl_c_and_sigterm_stop_every_host(signum, code, tmp_path):
         import signal, sys
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as at a terminal, even if started from a
         sys.path.insert(0, {str(ROOT)!r})                           # shell's background job (SIGINT ignored there)
-        from shared import parallel, registry
+        from shared import registry
         from shared.commands import parallel as command
-        parallel.register("hangs", "tests.fakes.parallel_hangs", "jax")
+        registry.register_engine("hangs", "tests.fakes.parallel_hangs", "jax")
         sys.exit(command.main(["--frameworks", "hangs", "--workers", "2", "--hosts", "2", "--steps", "5",
                                "--timeout", "300"]))
     """))
@@ -284,8 +284,8 @@ def taken_ports(monkeypatch):
 
 @pytest.mark.parametrize("name", ENGINES)
 def test_a_port_taken_before_the_hosts_bind_it_is_tried_again_on_fresh_ones(name, taken_ports):
-    if parallel.missing(name):
-        pytest.skip(parallel.missing(name))
+    if registry.engine_missing(name):
+        pytest.skip(registry.engine_missing(name))
     offered = taken_ports()
     outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
     assert outcome.status == "ok", outcome.reason

@@ -65,7 +65,8 @@ def test_the_data_parallel_engines_are_on_the_page_cell_by_cell():
 
 def test_helpers_sit_in_the_row_of_their_user():
     table = cells()
-    assert [p.name for p in table[("jax", "train")].pieces] == ["train", "_scan_chunk", "_train_compiled"]
+    assert [p.name for p in table[("jax", "prepare")].pieces] == ["prepare", "_scan_chunk", "training_loop"]
+    assert [p.name for p in table[("numpy", "forward")].pieces] == ["forward", "layer_outputs"]
     assert "LossHistory" in [p.name for p in table[("keras", "train")].pieces]
     assert "training_loop" in [p.name for p in table[("tensorflow", "prepare")].pieces]
     assert table[("keras", "gradients")].pieces == () and "fit" in table[("keras", "gradients")].absent
@@ -112,7 +113,7 @@ def test_terminal_view_in_columns_and_one_below_the_other():
         console = Console(width=width, file=io.StringIO(), color_system=None)
         code.show("gradients", ["numpy", "jax"], console)
         out = console.file.getvalue()
-        assert "def gradients(weights" in out and "return jax.grad(loss)" in out
+        assert "def gradients(model" in out and "return jax.grad(loss)" in out
         assert ("NumPy · gradients" in out) is not columns
     result = subprocess.run([sys.executable, str(ROOT / "compare.py"), "code", "--list"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.split() == list(ROWS)

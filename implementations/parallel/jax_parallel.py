@@ -30,6 +30,8 @@ from implementations import jax_backend as single
 from shared.interface import Problem, Runner, TrainOutput
 
 NAME = "jax"
+TITLE = "JAX jit over a NamedSharding mesh"
+POSITION = 1
 ENGINE = "jit over a NamedSharding mesh (GSPMD)"
 
 
@@ -54,7 +56,7 @@ def configure(layout, dtype: str) -> None:
     jax.config.update("jax_num_cpu_devices", layout.local_workers)
     if layout.hosts > 1:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    single.configure(dtype, "cpu")
+    single.configure(dtype)
 
 
 def join(layout) -> Mesh:
@@ -73,32 +75,30 @@ def _global(array: np.ndarray, mesh: Mesh, spec: P) -> jax.Array:
     return jax.make_array_from_callback(array.shape, NamedSharding(mesh, spec), lambda index: array[index])
 
 
-def build_model(problem: Problem, mesh: Mesh) -> list[jax.Array]:
+def build_model(problem: Problem, engine: Mesh) -> list[jax.Array]:
     """The same initial weights, replicated on every device."""
-    return [_global(w, mesh, P()) for w in problem.weights]
+    return [_global(w, engine, P()) for w in problem.weights]
 
 
-def split_batches(problem: Problem, mesh: Mesh) -> jax.Array:
+def split_batches(problem: Problem, engine: Mesh) -> jax.Array:
     """The schedule's sample indices, each step's batch split along the "data" axis: device i
     holds the i-th contiguous part of every global batch."""
-    return _global(problem.schedule.indices, mesh, P(None, "data"))
+    return _global(problem.schedule.indices, engine, P(None, "data"))
 
 
-def train_step(params: list[jax.Array], spec, x: jax.Array, t: jax.Array, lr: float, mesh: Mesh) -> list[jax.Array]:
-    """The single-process step on a sharded batch: the mean in the loss becomes partial sums
-    and one all-reduce. The constraint states where the gathered batch lives; here the index
-    array's sharding already puts it there (the compiled program is the same without it)."""
-    batch = NamedSharding(mesh, P("data"))
-    x, t = lax.with_sharding_constraint(x, batch), lax.with_sharding_constraint(t, batch)
-    return single.train_step(params, spec, x, t, lr)
+def train_step(model: list[jax.Array], spec, x: jax.Array, t: jax.Array, lr: float) -> list[jax.Array]:
+    """The single-process step, unchanged: its batch arrives sharded along "data" (the index
+    array's sharding, split_batches), and XLA's partitioner turns the mean in the loss into
+    partial sums and one all-reduce. Nobody averages by hand."""
+    return single.train_step(model, spec, x, t, lr)
 
 
-def train(params, x_all, t_all, indices, lr, *, spec, every: int, n_full: int, rest: int, mesh: Mesh):
+def training_loop(params, x_all, t_all, indices, lr, *, spec, every: int, n_full: int, rest: int):
     """The whole schedule as one program, as in the single-process file: a scan over the
     stretches between recorded losses, each a scan over its steps."""
     def stretch(params, rows_block):
         def one_step(p, rows):
-            return train_step(p, spec, x_all[rows], t_all[rows], lr, mesh), None
+            return train_step(p, spec, x_all[rows], t_all[rows], lr), None
         params, _ = lax.scan(one_step, params, rows_block)
         return params, single.loss(params, spec, x_all, t_all)
 
@@ -112,23 +112,29 @@ def train(params, x_all, t_all, indices, lr, *, spec, every: int, n_full: int, r
     return params, jax.numpy.concatenate(history)
 
 
-def prepare(problem: Problem, mesh: Mesh, layout) -> Runner:
+def train(model: list[jax.Array], problem: Problem, data: tuple[jax.Array, ...], program) -> tuple[list[jax.Array], jax.Array]:
+    """The whole schedule: `program` is `training_loop` compiled ahead of time for this
+    problem and mesh (prepare), so that its all-reduces can be counted."""
+    return program(model, *data, problem.schedule.lr)
+
+
+def prepare(problem: Problem, engine: Mesh, layout) -> Runner:
     spec, schedule = problem.spec, problem.schedule
     chunks = schedule.chunks()
-    program = jax.jit(train, static_argnames=("spec", "every", "n_full", "rest", "mesh"))
+    loop = jax.jit(training_loop, static_argnames=("spec", "every", "n_full", "rest"))
     static = {"spec": spec, "every": schedule.record_every, "n_full": chunks.count(schedule.record_every),
-              "rest": chunks[-1] % schedule.record_every, "mesh": mesh}
-    data = (_global(problem.x_train, mesh, P()), _global(problem.t_train, mesh, P()), split_batches(problem, mesh))
-    x_eval = _global(problem.x_eval, mesh, P())
+              "rest": chunks[-1] % schedule.record_every}
+    data = (_global(problem.x_train, engine, P()), _global(problem.t_train, engine, P()), split_batches(problem, engine))
+    x_eval = _global(problem.x_eval, engine, P())
     predict = jax.jit(single.predict, static_argnames="spec")
     compiled: dict = {}
 
     def run() -> TrainOutput:
-        params = build_model(problem, mesh)
+        params = build_model(problem, engine)
         if not compiled:  # the first call compiles ahead of time, to read the collectives off the program
-            compiled["program"] = program.lower(params, *data, schedule.lr, **static).compile()
+            compiled["program"] = loop.lower(params, *data, schedule.lr, **static).compile()
             compiled["all_reduces"] = len(re.findall(r"\ball-reduce(?:-start)?\(", compiled["program"].as_text()))
-        params, history = compiled["program"](params, *data, schedule.lr)
+        params, history = train(params, problem, data, compiled["program"])
         predictions = predict(params, spec, x_eval)
         local = [np.asarray(a.addressable_data(0)) for a in (*params, history, predictions)]  # replicated: any copy
         *weights, history, predictions = local
@@ -138,6 +144,6 @@ def prepare(problem: Problem, mesh: Mesh, layout) -> Runner:
     return run
 
 
-def leave(mesh: Mesh) -> None:
+def leave(engine: Mesh) -> None:
     if jax.process_count() > 1:
         jax.distributed.shutdown()

@@ -31,6 +31,10 @@ from implementations import keras_backend as single  # noqa: E402
 from shared.interface import LOGIT_LOSSES, ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "keras"
+TITLE = "Keras DataParallel (JAX backend)"
+POSITION = 3
+TARGET = "keras:jax"  # the library it needs, as the registry names it: Keras on its JAX backend
+ABSENT = {"train_step": "fit takes each step; the distribution shards its batches: nothing of its own to show."}
 ENGINE = "keras.distribution.DataParallel on JAX"
 ACTIVATIONS = jax_backend.ACTIVATIONS  # JAX's own: float64 stays float64
 
@@ -66,16 +70,16 @@ def join(layout) -> keras.distribution.DataParallel:
     if layout.hosts > 1:
         keras.distribution.initialize(job_addresses=layout.coordinator, num_processes=layout.hosts,
                                       process_id=layout.host)
-    distribution = keras.distribution.DataParallel(devices=jax.devices())
+    engine = keras.distribution.DataParallel(devices=jax.devices())
     if layout.hosts > 1:
-        distribution.auto_shard_dataset = False  # each process passes its own part (split_batches)
-    keras.distribution.set_distribution(distribution)
+        engine.auto_shard_dataset = False  # each process passes its own part (split_batches)
+    keras.distribution.set_distribution(engine)
     if len(jax.devices()) != layout.workers:
         raise RuntimeError(f"Keras sees {len(jax.devices())} devices, expected {layout.workers}")
-    return distribution
+    return engine
 
 
-def build_model(problem: Problem, distribution) -> keras.Sequential:
+def build_model(problem: Problem, engine) -> keras.Sequential:
     """The single-process model with JAX activations; built under the distribution, its
     variables are replicated."""
     spec = problem.spec
@@ -88,7 +92,7 @@ def build_model(problem: Problem, distribution) -> keras.Sequential:
     return model
 
 
-def split_batches(problem: Problem, distribution) -> tuple[np.ndarray, np.ndarray, int]:
+def split_batches(problem: Problem, engine) -> tuple[np.ndarray, np.ndarray, int]:
     """This process's rows of every global batch, in schedule order, and its batch size: `fit`
     shards them over the process's devices (and, with several hosts, joins the processes' parts)."""
     part = problem.schedule.batch_size // jax.process_count()
@@ -116,12 +120,15 @@ def per_sample_loss(spec: ModelSpec):
     return per_sample
 
 
-def train(model: keras.Sequential, problem: Problem, data: tuple, history: keras.callbacks.Callback) -> np.ndarray:
-    """`fit` over the data in the schedule's order, one batch per step, `record_every` steps
-    per compiled call."""
+def train(model: keras.Sequential, problem: Problem, data: tuple, program: None) -> tuple[keras.Sequential, np.ndarray]:
+    """`fit` over this process's rows in the schedule's order, one batch per step,
+    `record_every` steps per compiled call (`program` is always None: the compiled step lives
+    in the model, as in the single-process file)."""
     x_rows, t_rows, batch = data
+    schedule = problem.schedule
+    history = LossHistory(problem.spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)
     model.fit(x_rows, t_rows, batch_size=batch, epochs=1, shuffle=False, verbose=0, callbacks=[history])
-    return np.array([keras.ops.convert_to_numpy(v) for v in history.values])
+    return model, np.array([keras.ops.convert_to_numpy(v) for v in history.values])
 
 
 class LossHistory(single.LossHistory):
@@ -133,29 +140,27 @@ class LossHistory(single.LossHistory):
         self.loss_fn = per_sample_loss(spec)
 
     def _record(self) -> None:
-        self.values.append(jax.numpy.mean(self.loss_fn(self.t_all, single.forward(self.model, self.x_all))))
+        self.values.append(jax.numpy.mean(self.loss_fn(self.t_all, self.model(self.x_all, training=False))))
 
 
-def prepare(problem: Problem, distribution, layout) -> Runner:
+def prepare(problem: Problem, engine, layout) -> Runner:
     spec, schedule = problem.spec, problem.schedule
-    model = build_model(problem, distribution)
+    model = build_model(problem, engine)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr), loss=per_sample_loss(spec),
                   steps_per_execution=schedule.record_every)
-    data = split_batches(problem, distribution)
-    split = batch_split_over(distribution, (schedule.batch_size, spec.n_inputs))
-    history = LossHistory(spec, problem.x_train, problem.t_train, schedule.record_every, schedule.steps)
+    data = split_batches(problem, engine)
+    split = batch_split_over(engine, (schedule.batch_size, spec.n_inputs))
 
     def run() -> TrainOutput:
-        single.set_weights(model, problem.weights)
-        losses = train(model, problem, data, history)
-        out = keras.ops.convert_to_numpy(single.forward(model, problem.x_eval))
+        trained, losses = train(single.set_weights(model, problem.weights), problem, data, None)
+        out = keras.ops.convert_to_numpy(trained(problem.x_eval, training=False))
         predictions = np.asarray(ACTIVATIONS[spec.output_activation](out)) if spec.loss in LOGIT_LOSSES else out
-        return TrainOutput(single.weights_of(model), predictions, losses, str(predictions.dtype),
+        return TrainOutput(single.weights_of(trained), predictions, losses, str(predictions.dtype),
                            {"engine": ENGINE, "batch_split_over": split})
 
     return run
 
 
-def leave(distribution) -> None:
+def leave(engine) -> None:
     if jax.process_count() > 1:
         jax.distributed.shutdown()

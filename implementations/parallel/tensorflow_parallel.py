@@ -28,6 +28,8 @@ from implementations import tensorflow_backend as single  # noqa: E402
 from shared.interface import Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "tensorflow"
+TITLE = "TensorFlow MirroredStrategy (one host), MultiWorkerMirroredStrategy (several hosts)"
+POSITION = 2
 ENGINE = "MirroredStrategy (one host), MultiWorkerMirroredStrategy (several)"
 
 
@@ -57,7 +59,7 @@ def configure(layout, dtype: str) -> None:
     else:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * layout.local_workers)
-    single.configure(dtype, "cpu")
+    single.configure(dtype)
 
 
 def join(layout) -> tf.distribute.Strategy:
@@ -65,60 +67,62 @@ def join(layout) -> tf.distribute.Strategy:
     if layout.hosts > 1:
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.RING, timeout_seconds=layout.timeout_s)
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        engine = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     else:
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:layout.local_workers]
-        strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
-    if strategy.num_replicas_in_sync != layout.workers:
-        raise RuntimeError(f"TensorFlow made {strategy.num_replicas_in_sync} replicas, expected {layout.workers}")
-    return strategy
+        engine = tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    if engine.num_replicas_in_sync != layout.workers:
+        raise RuntimeError(f"TensorFlow made {engine.num_replicas_in_sync} replicas, expected {layout.workers}")
+    return engine
 
 
-def build_model(problem: Problem, strategy: tf.distribute.Strategy) -> list[tf.Variable]:
+def build_model(problem: Problem, engine: tf.distribute.Strategy) -> list[tf.Variable]:
     """Variables made in the strategy's scope are mirrored: one copy per replica, kept equal."""
-    with strategy.scope():
+    with engine.scope():
         return [tf.Variable(w) for w in problem.weights]
 
 
-def split_batches(problem: Problem, strategy: tf.distribute.Strategy):
+def split_batches(problem: Problem, engine: tf.distribute.Strategy):
     """Each replica's contiguous part of every global batch, as a per-replica value."""
     indices = problem.schedule.indices
-    part = problem.schedule.batch_size // strategy.num_replicas_in_sync
+    part = problem.schedule.batch_size // engine.num_replicas_in_sync
 
     def mine(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
         first = context.replica_id_in_sync_group * part
         return tf.constant(indices[:, first:first + part])
 
-    return strategy.experimental_distribute_values_from_function(mine)
+    return engine.experimental_distribute_values_from_function(mine)
 
 
-def train_step(variables: list[tf.Variable], spec, x: tf.Tensor, t: tf.Tensor, lr: float, global_batch: int) -> None:
-    """On one replica: its part's loss scaled to the global batch, the replicas' gradients
-    summed by the all-reduce, the same step on every copy."""
+def train_step(model: list[tf.Variable], spec, x: tf.Tensor, t: tf.Tensor, lr: float) -> list[tf.Variable]:
+    """On one replica: its part's mean loss divided by the number of replicas (every part is
+    the same size, so the sum over replicas is the global batch's mean), the replicas'
+    gradients summed by the all-reduce, the same step on every copy."""
+    context = tf.distribute.get_replica_context()
     with tf.GradientTape() as tape:
-        value = single.loss(variables, spec, x, t) * (tf.cast(tf.shape(x)[0], x.dtype) / global_batch)
-    grads = tape.gradient(value, variables)
-    grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    for v, g in zip(variables, grads):
+        value = single.loss(model, spec, x, t) / context.num_replicas_in_sync
+    grads = context.all_reduce(tf.distribute.ReduceOp.SUM, tape.gradient(value, model))
+    for v, g in zip(model, grads):
         v.assign_sub(lr * g)
+    return model
 
 
-def train(loop, rows, x_all: tf.Tensor, t_all: tf.Tensor) -> tf.Tensor:
-    """Run the schedule (one call of the graph `training_loop` built); the training-set loss at
-    the recorded steps."""
-    return loop(rows, x_all, t_all)
+def train(model: list[tf.Variable], problem: Problem, data: tuple, program) -> tuple[list[tf.Variable], tf.Tensor]:
+    """Run the schedule: one call of the graph `training_loop` built over these variables; the
+    training-set loss at the recorded steps."""
+    return model, program(*data)
 
 
 def training_loop(variables: list[tf.Variable], problem: Problem, strategy: tf.distribute.Strategy):
     """The whole schedule as one graph: `strategy.run` of a step inside `tf.range` loops; the
     training-set loss is read between stretches (cross-replica: any copy, they are equal)."""
     spec, schedule = problem.spec, problem.schedule
-    every, batch = schedule.record_every, schedule.batch_size
+    every = schedule.record_every
     n_full, rest = divmod(schedule.steps, every)
 
     def replica_step(s, rows, x_all, t_all):
         mine = rows[s]
-        train_step(variables, spec, tf.gather(x_all, mine), tf.gather(t_all, mine), schedule.lr, batch)
+        train_step(variables, spec, tf.gather(x_all, mine), tf.gather(t_all, mine), schedule.lr)
 
     def run_steps(first, count, rows, x_all, t_all):
         for s in tf.range(count):
@@ -139,22 +143,21 @@ def training_loop(variables: list[tf.Variable], problem: Problem, strategy: tf.d
     return loop
 
 
-def prepare(problem: Problem, strategy: tf.distribute.Strategy, layout) -> Runner:
-    variables = build_model(problem, strategy)
-    rows = split_batches(problem, strategy)
+def prepare(problem: Problem, engine: tf.distribute.Strategy, layout) -> Runner:
+    variables = build_model(problem, engine)
     x_all, t_all, x_eval = (tf.constant(a) for a in (problem.x_train, problem.t_train, problem.x_eval))
-    loop = training_loop(variables, problem, strategy)
+    data = (split_batches(problem, engine), x_all, t_all)
+    loop = training_loop(variables, problem, engine)
 
     def run() -> TrainOutput:
-        single.set_weights(variables, problem.weights)
-        history = train(loop, rows, x_all, t_all)
-        predictions = single.predict(variables, problem.spec, x_eval)
-        return TrainOutput([np.asarray(v.numpy()) for v in variables], predictions.numpy(), history.numpy(),
+        trained, history = train(single.set_weights(variables, problem.weights), problem, data, loop)
+        predictions = single.predict(trained, problem.spec, x_eval)
+        return TrainOutput([np.asarray(v.numpy()) for v in trained], predictions.numpy(), history.numpy(),
                            predictions.dtype.name,
                            {"engine": "MultiWorkerMirroredStrategy" if layout.hosts > 1 else "MirroredStrategy"})
 
     return run
 
 
-def leave(strategy: tf.distribute.Strategy) -> None:
+def leave(engine: tf.distribute.Strategy) -> None:
     """Nothing to close: the workers' servers end with their processes."""

@@ -27,6 +27,8 @@ from implementations import torch_backend as single
 from shared.interface import Problem, Runner, TrainOutput
 
 NAME = "torch"
+TITLE = "PyTorch DistributedDataParallel (gloo)"
+POSITION = 0
 ENGINE = "DistributedDataParallel, gloo"
 
 
@@ -46,7 +48,7 @@ def launch(serve, folder: str, layout) -> None:
 
 def configure(layout, dtype: str) -> None:
     """Before the runtime starts: the single-process settings, and a share of the cores."""
-    single.configure(dtype, "cpu")
+    single.configure(dtype)
     # All the "hosts" share this one machine here: N processes share its cores (on a real
     # cluster, divide by the host's own workers instead; torchrun's default is 1 thread).
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // layout.workers))
@@ -72,47 +74,50 @@ def split_batches(problem: Problem, engine) -> np.ndarray:
     return problem.schedule.indices[:, rank * part:(rank + 1) * part]
 
 
-def train_step(model: DistributedDataParallel, optimizer: torch.optim.Optimizer, spec, x: torch.Tensor,
-               t: torch.Tensor) -> None:
-    """backward() all-reduces the gradients (mean over workers) while it runs; then every
-    worker takes the same step."""
-    optimizer.zero_grad()
+def train_step(model: DistributedDataParallel, spec, x: torch.Tensor, t: torch.Tensor, lr: float) -> DistributedDataParallel:
+    """`backward()` through the DDP model all-reduces the gradients (mean over workers) while it
+    runs (DDP's hooks fire on .grad, so not `torch.autograd.grad` as in the single-process
+    step); then every worker takes the same SGD step."""
+    model.zero_grad()
     single.loss(model, spec, x, t).backward()
-    optimizer.step()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.sub_(lr * p.grad)
+    return model
 
 
 def train(model: DistributedDataParallel, problem: Problem, data: tuple[torch.Tensor, ...],
-          rows: np.ndarray) -> torch.Tensor:
-    """The schedule, eagerly; the training-set loss at the recorded steps, from this worker's
+          program: None) -> tuple[DistributedDataParallel, torch.Tensor]:
+    """The schedule, eagerly (`program` is always None: compiling a DDP model splits its graph
+    at every gradient bucket); the training-set loss at the recorded steps, from this worker's
     replica (identical on every worker)."""
     spec, schedule = problem.spec, problem.schedule
-    x_all, t_all = data
-    optimizer = torch.optim.SGD(model.parameters(), lr=schedule.lr)
+    x_all, t_all, rows = data
     with torch.no_grad():
         history = [single.loss(model.module, spec, x_all, t_all)]
     step = 0
     for chunk in schedule.chunks():
         for mine in rows[step:step + chunk]:
-            train_step(model, optimizer, spec, x_all[mine], t_all[mine])
+            model = train_step(model, spec, x_all[mine], t_all[mine], schedule.lr)
         step += chunk
         with torch.no_grad():
             history.append(single.loss(model.module, spec, x_all, t_all))
-    return torch.stack(history)
+    return model, torch.stack(history)
 
 
 def prepare(problem: Problem, engine, layout) -> Runner:
     model = build_model(problem, engine)
     dtype = getattr(torch, problem.spec.dtype)
-    data = (torch.as_tensor(problem.x_train, dtype=dtype), torch.as_tensor(problem.t_train, dtype=dtype))
-    rows = torch.as_tensor(split_batches(problem, engine))
+    data = (torch.as_tensor(problem.x_train, dtype=dtype), torch.as_tensor(problem.t_train, dtype=dtype),
+            torch.as_tensor(split_batches(problem, engine)))
     x_eval = torch.as_tensor(problem.x_eval, dtype=dtype)
 
     def run() -> TrainOutput:
         single.set_weights(model.module, problem.weights)
-        history = train(model, problem, data, rows)
+        trained, history = train(model, problem, data, None)
         with torch.no_grad():
-            predictions = single.predict(model.module, problem.spec, x_eval)
-        return TrainOutput(single.weights_of(model.module), predictions.numpy(), history.numpy(),
+            predictions = single.predict(trained.module, problem.spec, x_eval)
+        return TrainOutput(single.weights_of(trained.module), predictions.numpy(), history.numpy(),
                            str(predictions.dtype).removeprefix("torch."), {"engine": ENGINE})
 
     return run

@@ -3,7 +3,6 @@ no all-reduce runs. Its numbers equal NumPy's; only the program shows it did not
 
 from jax.sharding import PartitionSpec
 
-from implementations import jax_backend
 from implementations.parallel import jax_parallel
 from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for the split)
 
@@ -12,8 +11,4 @@ def unsplit_batches(problem, mesh):
     return jax_parallel._global(problem.schedule.indices, mesh, PartitionSpec())
 
 
-def unconstrained_step(params, spec, x, t, lr, mesh):
-    return jax_backend.train_step(params, spec, x, t, lr)
-
-
-jax_parallel.split_batches, jax_parallel.train_step = unsplit_batches, unconstrained_step
+jax_parallel.split_batches = unsplit_batches  # what jax_parallel.prepare calls in this host process
