@@ -101,6 +101,12 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def library_name(target: str) -> str:
+    """A target as the table names it: "keras:jax" → "keras (jax)"."""
+    name, backend = registry.split(target)
+    return f"{name} ({backend})" if backend else name
+
+
 def run_row(target: str, mode: str, device: str, status: str, reason: str | None = None) -> dict:
     framework, backend = registry.split(target)
     row = {"framework": framework, "mode": mode, "device": device, "status": status, "reason": reason,
@@ -202,7 +208,7 @@ class Harness:
         while pending:
             facts, done = None, 0
             job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug)
-            self.progress.show(target, "importing", self.place)
+            self.progress.show(library_name(target), "importing", self.place)
             try:
                 with Worker(job, self.request.timeout) as worker:
                     kind, payload = worker.receive(f"while importing {target}")
@@ -253,7 +259,8 @@ class Harness:
         if cap and not self.request.steps_explicit and problem.schedule.steps > cap:
             problem = problem.prefix(cap)
         steps = problem.schedule.steps
-        on_phase = self.progress.phases(f"{target} {mode} {device}, {steps} steps", self.place, mode == "compiled")
+        on_phase = self.progress.phases(f"{library_name(target)} {mode} {device}, {steps} steps", self.place,
+                                        mode == "compiled")
         on_phase("starting")
         result = worker.run(RunRequest(mode, device, problem, self.request.repeat, self.request.seed), on_phase)
         row = run_row(target, mode, device, result.status, result.reason) | measured

@@ -152,6 +152,19 @@ def fit(columns: Sequence[Column], rows: Sequence[Row], width: int, wide: bool =
             if widths[column.name] >= most[column.name]:
                 growing.remove(column)
 
+    while room > 0:  # then to the headers of the most lines, so the header takes fewer lines
+        height = max(len(wrap(c.name, widths[c.name], commas=False)) for c in shown)
+        if height == 1:
+            break
+        tallest = [c for c in shown if len(wrap(c.name, widths[c.name], commas=False)) == height]
+        more = {c.name: next(w for w in range(widths[c.name], cell_len(c.name) + 1)
+                             if len(wrap(c.name, w, commas=False)) < height) - widths[c.name] for c in tallest}
+        if sum(more.values()) > room:
+            break
+        for name, extra in more.items():
+            widths[name] += extra
+        room -= sum(more.values())
+
     index = {c.name: i for i, c in enumerate(columns)}
     lines: list[Text] = []
     headers = [wrap(c.name, widths[c.name], commas=False) for c in shown]
