@@ -115,19 +115,26 @@ def _most(column: Column, texts: list[str]) -> int:
 def fit(columns: Sequence[Column], rows: Sequence[Row], width: int, wide: bool = False,
         mark_after: str = "status") -> Fitted:
     """Lay `rows` out in at most `width` cells per line (every column, however wide, if `wide`)."""
-    from rich.text import Text
-
     marks: dict[str, str] = {}
     for row in rows:
         if row.note and row.note not in marks:
             marks[row.note] = mark(len(marks) + 1)
     at = [c.name for c in columns].index(mark_after) if marks else 0  # a table without notes needs no status column
-    cells = [[*row.cells[:at], row.cells[at] + marks.get(row.note, ""), *row.cells[at + 1:]] if row.note else list(row.cells)
+    cells = [[*row.cells[:at], row.cells[at] + marks[row.note], *row.cells[at + 1:]] if row.note else list(row.cells)
              for row in rows]
     texts = {c.name: [r[i] for r in cells] for i, c in enumerate(columns)}
     least = {c.name: _least(c, texts[c.name]) for c in columns}
     most = {c.name: _most(c, texts[c.name]) for c in columns}
+    shown = _choose(columns, texts, least, most, width, wide)
+    widths = _widths(shown, least, most, width, wide)
+    lines = _draw(columns, shown, widths, rows, cells)
+    left_out = [c for c in columns if c not in shown]
+    return Fitted(lines, _footnotes(marks, left_out, width), shown, left_out, marks)
 
+
+def _choose(columns: Sequence[Column], texts: dict[str, list[str]], least: dict[str, int], most: dict[str, int],
+            width: int, wide: bool) -> list[Column]:
+    """The columns that show: those always shown, then the others in the order of `keep` while they fit."""
     shown = [c for c in columns if c.keep == 0]
     used = sum(least[c.name] for c in shown) + GAP * (len(shown) - 1)
     everything = sum(most.values()) + GAP * (len(columns) - 1)
@@ -139,11 +146,17 @@ def fit(columns: Sequence[Column], rows: Sequence[Row], width: int, wide: bool =
             break  # the order holds: a later column never shows where an earlier one could not
         shown.append(column)
         used += GAP + least[column.name]
-    shown = [c for c in columns if c in shown]  # back in the table's own order
-    widths = {c.name: most[c.name] if wide else least[c.name] for c in shown}
+    return [c for c in columns if c in shown]  # back in the table's own order
+
+
+def _widths(shown: list[Column], least: dict[str, int], most: dict[str, int], width: int, wide: bool) -> dict[str, int]:
+    """Each column its narrowest; the room left goes to the text columns, then to the tallest headers."""
+    if wide:
+        return {c.name: most[c.name] for c in shown}
+    widths = {c.name: least[c.name] for c in shown}
+    room = width - sum(widths.values()) - GAP * (len(shown) - 1)
     growing = [c for c in shown if c.wraps and widths[c.name] < most[c.name]]
-    room = width - used
-    while room > 0 and growing:  # what is left goes to the text columns, a cell at a time
+    while room > 0 and growing:  # a cell at a time, in turn, so no text column takes it all
         for column in list(growing):
             if room == 0:
                 break
@@ -152,46 +165,60 @@ def fit(columns: Sequence[Column], rows: Sequence[Row], width: int, wide: bool =
             if widths[column.name] >= most[column.name]:
                 growing.remove(column)
 
-    while room > 0:  # then to the headers of the most lines, so the header takes fewer lines
-        height = max(len(wrap(c.name, widths[c.name], commas=False)) for c in shown)
+    def lines(c: Column, w: int) -> int:
+        return len(wrap(c.name, w, commas=False))
+
+    while room > 0:  # a header line fewer, where the tallest headers can all have it
+        height = max(lines(c, widths[c.name]) for c in shown)
         if height == 1:
             break
-        tallest = [c for c in shown if len(wrap(c.name, widths[c.name], commas=False)) == height]
-        more = {c.name: next(w for w in range(widths[c.name], cell_len(c.name) + 1)
-                             if len(wrap(c.name, w, commas=False)) < height) - widths[c.name] for c in tallest}
+        more = {c.name: next(w for w in range(widths[c.name], cell_len(c.name) + 1) if lines(c, w) < height)
+                - widths[c.name] for c in shown if lines(c, widths[c.name]) == height}
         if sum(more.values()) > room:
             break
         for name, extra in more.items():
             widths[name] += extra
         room -= sum(more.values())
+    return widths
 
-    index = {c.name: i for i, c in enumerate(columns)}
-    lines: list[Text] = []
+
+def _draw(columns: Sequence[Column], shown: list[Column], widths: dict[str, int], rows: Sequence[Row],
+          cells: list[list[str]]) -> list[Text]:
+    """The header (its words at the bottom, right above the rule), the rule, and the rows, each
+    cell top-aligned, numbers to the right."""
+    from rich.text import Text
+
+    def joined(parts: list[str], style: str) -> Text:
+        return Text((" " * GAP).join(parts).rstrip(), style=style)
+
     headers = [wrap(c.name, widths[c.name], commas=False) for c in shown]
     height = max(len(h) for h in headers)
-    for i in range(height):  # header words at the bottom, right above the rule
-        parts = [_pad(c, h[i - (height - len(h))] if i >= height - len(h) else "", widths[c.name])
-                 for c, h in zip(shown, headers)]
-        lines.append(Text((" " * GAP).join(parts).rstrip(), style="bold"))
-    lines.append(Text((" " * GAP).join("─" * widths[c.name] for c in shown), style="dim"))
+    lines = [joined([_pad(c, h[i - height + len(h)] if i >= height - len(h) else "", widths[c.name])
+                     for c, h in zip(shown, headers)], "bold") for i in range(height)]
+    lines.append(joined(["─" * widths[c.name] for c in shown], "dim"))
+    index = {c.name: i for i, c in enumerate(columns)}
     for row, row_cells in zip(rows, cells):
         wrapped = [_cell_lines(c, row_cells[index[c.name]], widths[c.name]) for c in shown]
         for i in range(max(len(w) for w in wrapped)):
-            parts = [_pad(c, w[i] if i < len(w) else "", widths[c.name]) for c, w in zip(shown, wrapped)]
-            lines.append(Text((" " * GAP).join(parts).rstrip(), style=row.style or ""))
+            lines.append(joined([_pad(c, w[i] if i < len(w) else "", widths[c.name]) for c, w in zip(shown, wrapped)],
+                                row.style or ""))
+    return lines
+
+
+def _footnotes(marks: dict[str, str], left_out: list[Column], width: int) -> list[Text]:
+    """Each note once after its mark, wrapped with a hanging indent; then what was left out."""
+    from rich.text import Text
 
     footnotes = []
     for note, sign in marks.items():
         indent = cell_len(sign) + 1
         for i, line in enumerate(wrap(note, max(width - indent, 20), commas=False)):
             footnotes.append(Text((sign if i == 0 else "").ljust(indent) + line))
-    left_out = [c for c in columns if c not in shown]
     if left_out:
-        names = ", ".join(c.name for c in left_out)
-        text = (f"Left out at {width} columns: {names} (--wide shows every column; the JSON and Markdown reports "
-                "always carry them).")
+        text = (f"Left out at {width} columns: {', '.join(c.name for c in left_out)} (--wide shows every column; "
+                "the JSON and Markdown reports always carry them).")
         footnotes += [Text(line, style="dim") for line in wrap(text, width, commas=False)]
-    return Fitted(lines, footnotes, shown, left_out, marks)
+    return footnotes
 
 
 def _pad(column: Column, text: str, width: int) -> str:
