@@ -136,10 +136,13 @@ def check_output_path(flag: str, path: str | None, folder: bool = False, stdout_
 
 
 def add_report_flags(p: argparse.ArgumentParser, plots: str) -> None:
-    """--json, --markdown and --plots, the same in every sub-command that reports."""
+    """--json, --markdown, --plots and --wide, the same in every sub-command that reports."""
     p.add_argument("--json", metavar="PATH", help="write the report as JSON (- for stdout, then nothing else goes there)")
     p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
     p.add_argument("--plots", metavar="DIR", help=plots)
+    p.add_argument("--wide", action="store_true",
+                   help="show every column of the terminal table whatever the width (by default the columns that do "
+                        "not fit are left out, in a fixed order; the JSON and Markdown reports carry them all)")
 
 
 def check_report_paths(args, inputs: dict[str, str | None] | None = None) -> None:

@@ -6,18 +6,27 @@ from __future__ import annotations
 import functools
 import statistics
 import time
-from collections.abc import Callable
 
 import numpy as np
 
 from shared import registry
+from shared.live import LiveLine
 from shared.parallel import Outcome, run_engine, usable_cpus
 from shared.report import number
 from shared.runner import compare, shape_problem
+from shared.termtable import Column
 from shared.tolerances import TOLERANCES, scaled_diff, tolerance
 
-COLUMNS = ("engine", "workers", "hosts", "status", "max Δ vs NumPy", "processes agree", "split shown by", "start-up",
-           "first call", "µs/step", "× 1 worker", "note")
+# The terminal table's columns. Always shown: engine, workers, hosts, status, max Δ, µs/step and
+# × 1 worker; where the width is short the others are kept in the order of `keep` (the two
+# checks that the work was really shared first, then the two start-up times). The note goes
+# under the table as a footnote (shared/termtable.py).
+TERMINAL_COLUMNS = (
+    Column("engine"), Column("workers", numeric=True), Column("hosts", numeric=True), Column("status"),
+    Column("max Δ vs NumPy", numeric=True), Column("processes agree", keep=1), Column("split shown by", wraps=True, keep=2),
+    Column("start-up", numeric=True, keep=3), Column("first call", numeric=True, keep=4), Column("µs/step", numeric=True),
+    Column("× 1 worker", numeric=True))
+COLUMNS = (*(c.name for c in TERMINAL_COLUMNS), "note")  # the Markdown report's: every column, the note in full
 PER_LAYOUT = ("jax_devices", "jax_processes", "torch_threads")
 OVERHEAD_NOTE = ("All hosts and workers share one machine here ({cpus} CPU cores): for a network this small that "
                  "measures each engine's overhead (start-up, rendezvous, collectives), not a speed-up. Rows with more "
@@ -28,8 +37,9 @@ class Study:
     """Runs the request and collects the report as it goes (an interrupted study can still
     print what finished)."""
 
-    def __init__(self, problem, config: dict, debug: bool = False, progress: Callable[[str], None] = lambda _: None):
-        self.problem, self.config, self.debug, self.progress = problem, config, debug, progress
+    def __init__(self, problem, config: dict, debug: bool = False, progress: LiveLine | None = None):
+        self.problem, self.config, self.debug = problem, config, debug
+        self.progress = progress or LiveLine()  # the live line; a disabled one shows nothing
         self.report = {"config": config, "rows": [], "tolerance": {"value": tolerance(config["dtype"]),
                                                                  "reason": TOLERANCES[config["dtype"]].reason}}
         self.reference = None
@@ -42,7 +52,9 @@ class Study:
         from implementations import numpy_backend
 
         start = time.monotonic()
+        self.progress.show("numpy", "the single-process reference")
         self.reference = numpy_backend.prepare(self.problem, "eager", "cpu")()
+        runs = [(e, n, h) for e in self.config["engines"] if not registry.engine_missing(e) for n, h in self.layouts()]
         for engine in self.config["engines"]:
             reason = registry.engine_missing(engine)
             baseline = None
@@ -50,7 +62,9 @@ class Study:
                 if reason:
                     self.report["rows"].append(_blank_row(engine, workers, hosts, "skipped", reason))
                     continue
-                self.progress(f"{engine} on {workers} worker(s), {hosts} host(s)")
+                # The hosts report only at the end: start-up, rendezvous, first call and repeats are one phase here.
+                self.progress.show(f"{engine}, {workers} worker{'s' * (workers > 1)} on {hosts} host{'s' * (hosts > 1)}",
+                                   "running", f"run {runs.index((engine, workers, hosts)) + 1} of {len(runs)}")
                 outcome = run_engine(engine, workers, hosts, self.problem, self.config["repeat"],
                                      self.config["timeout_s"], self.debug)
                 row = self._row(engine, outcome, baseline)
@@ -215,15 +229,19 @@ def _seconds(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f} s"
 
 
-def print_table(report: dict, console) -> None:
-    from rich.table import Table
+def print_table(report: dict, console, wide: bool = False) -> None:
+    """The table fitted to the console's width, its notes as footnotes, then the verdict and what
+    one machine can measure."""
+    from shared import termtable
 
-    table = Table(*COLUMNS)
-    for row in table_rows(report):
-        table.add_row(*row)
-    console.print(table)
-    console.print(report.get("verdict", ""))
-    console.print(OVERHEAD_NOTE.format(cpus=report.get("environment", {}).get("cpu_count", "?")))
+    c = report["config"]
+    title = (f"data parallel: {c['task']}  arch {','.join(map(str, c['arch']))}  {c['dtype']}  lr {c['lr']:g}  "
+             f"{c['steps']} steps  global batch {c['batch_size']}  seed {c['seed']}")
+    rows = [termtable.Row(row[:-1], row[-1], {"failed": "red", "skipped": "dim"}.get(row[3])) for row in table_rows(report)]
+    termtable.print_table(console, TERMINAL_COLUMNS, rows, title, wide)
+    verdict_text = report.get("verdict", "")
+    termtable.print_text(console, verdict_text, style="bold green" if report.get("ok") else "bold red")
+    termtable.print_text(console, OVERHEAD_NOTE.format(cpus=report.get("environment", {}).get("cpu_count", "?")))
 
 
 def markdown(report: dict) -> str:

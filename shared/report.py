@@ -9,8 +9,19 @@ import os
 import sys
 import tempfile
 
-COLUMNS = ("library", "mode", "device", "status", "steps", "max Δ vs NumPy", "final loss", "accuracy", "first call",
-           "µs/step", "× NumPy", "import", "peak RSS", "note")
+from shared.termtable import Column
+
+# The terminal table's columns. Always shown: library, mode, device, status, max Δ, µs/step and
+# × NumPy; where the width is short the others are kept in the order of `keep` (first call,
+# final loss, accuracy, import, peak RSS, steps: what a reader asks for first, first kept).
+# The note goes under the table as a footnote (shared/termtable.py).
+TERMINAL_COLUMNS = (
+    Column("library"), Column("mode", wraps=True), Column("device"), Column("status"),
+    Column("steps", numeric=True, keep=6), Column("max Δ vs NumPy", numeric=True),
+    Column("final loss", numeric=True, keep=2), Column("accuracy", numeric=True, keep=3),
+    Column("first call", numeric=True, keep=1), Column("µs/step", numeric=True), Column("× NumPy", numeric=True),
+    Column("import", numeric=True, keep=4), Column("peak RSS", numeric=True, keep=5))
+COLUMNS = (*(c.name for c in TERMINAL_COLUMNS), "note")  # the Markdown report's: every column, the note in full
 
 
 def number(x: float | None, fmt: str) -> str:
@@ -25,15 +36,6 @@ WORKER_LEGEND = ("Each library runs in its own worker process: import = seconds 
 def mib(value: int | None, digits: int = 0) -> str:
     """Bytes as MiB for tables; – where nothing was measured."""
     return "–" if value is None else f"{value / 2**20:,.{digits}f} MiB"
-
-
-def report_console(json_to_stdout: bool):
-    """Where a sub-command prints its table: stdout, or nothing there when the JSON goes to
-    stdout (`--json -`); files and pipes get wide lines instead of wrapped ones."""
-    from rich.console import Console
-
-    console = Console(stderr=json_to_stdout, quiet=json_to_stdout)
-    return console if console.is_terminal else Console(stderr=json_to_stdout, quiet=json_to_stdout, width=160)
 
 
 def table_rows(report: dict) -> list[tuple[str, ...]]:
@@ -102,28 +104,25 @@ def _run_name(run: dict) -> str:
     return f"{library} {run['mode']} {run['device']}"
 
 
-def print_table(report: dict, console) -> None:
-    from rich.table import Table
+def print_table(report: dict, console, wide: bool = False) -> None:
+    """The table fitted to the console's width, its notes as footnotes, then the legend and the verdict."""
+    from shared import termtable
 
     cfg = report["config"]
     title = (f"{report['task']}  arch {','.join(map(str, cfg['arch']))}  {cfg['dtype']}  lr {cfg['lr']:g}  "
              f"{cfg['steps']} steps  batch {cfg['batch_size']}  seed {cfg['seed']}")
-    table = Table(title=title, title_justify="left", expand=False)
-    numeric = ("steps", "max Δ vs NumPy", "final loss", "accuracy", "first call", "µs/step", "× NumPy", "import", "peak RSS")
-    for name in COLUMNS:
-        table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
-    from rich.markup import escape
-
-    for row in table_rows(report):
-        style = {"failed": "red", "skipped": "dim"}.get(row[3])
-        table.add_row(*(escape(cell) for cell in row), style=style)
-    console.print(table)
-    for line in (ground_truth_line(report), accuracy_line(report)):
+    rows = [termtable.Row(row[:-1], row[-1], {"failed": "red", "skipped": "dim"}.get(row[3]))
+            for row in table_rows(report)]
+    fitted = termtable.print_table(console, TERMINAL_COLUMNS, rows, title, wide)
+    shown = {c.name for c in fitted.shown}
+    for line in (ground_truth_line(report), accuracy_line(report) if "accuracy" in shown else None):
         if line:
-            console.print(line, highlight=False, markup=False)
-    console.print("max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history. "
-                  f"{WORKER_LEGEND}", highlight=False)
-    console.print(verdict(report), style="bold green" if report["ok"] else "bold red", highlight=False, markup=False)
+            termtable.print_text(console, line)
+    legend = "max Δ = max |result − NumPy| / max(1, |NumPy|) over predictions, final weights and loss history."
+    if {"import", "peak RSS"} & shown:  # the worker legend explains those two columns
+        legend += f" {WORKER_LEGEND}"
+    termtable.print_text(console, legend)
+    termtable.print_text(console, verdict(report), style="bold green" if report["ok"] else "bold red")
 
 
 def accuracy_line(report: dict) -> str | None:

@@ -10,7 +10,6 @@ missing, unavailable on a device, raises, crashes, hangs or diverges becomes one
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from shared import registry
 from shared.environment import describe
 from shared.interface import Problem, TrainOutput
+from shared.live import LiveLine
 from shared.tasks import Dataset, Task, accuracy
 from shared.tolerances import TOLERANCES, abs_diff, scaled_diff
 from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerGoneError, WorkerJob
@@ -101,6 +101,12 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def library_name(target: str) -> str:
+    """A target as the table names it: "keras:jax" → "keras (jax)"."""
+    name, backend = registry.split(target)
+    return f"{name} ({backend})" if backend else name
+
+
 def run_row(target: str, mode: str, device: str, status: str, reason: str | None = None) -> dict:
     framework, backend = registry.split(target)
     row = {"framework": framework, "mode": mode, "device": device, "status": status, "reason": reason,
@@ -127,9 +133,10 @@ class Harness:
     interrupted run can still print what finished)."""
 
     def __init__(self, task: Task, dataset: Dataset, problem: Problem, request: Request, config: dict,
-                 progress: Callable[[str], None] = lambda _: None):
+                 progress: LiveLine | None = None):
         self.task, self.dataset, self.problem, self.request = task, dataset, problem, request
-        self.progress = progress
+        self.progress = progress or LiveLine()  # the live line; a disabled one shows nothing
+        self.place = ""
         self.references: dict[int, TrainOutput] = {}
         self.versions: dict[str, str] = {}
         self.keras_backends: list[str] = []
@@ -161,9 +168,13 @@ class Harness:
         return self.references[steps]
 
     def run(self) -> dict:
-        self._run_target("numpy")
         skipped = self.request.skipped_frameworks
+        targets = ["numpy", *(t for t in registry.ordered_targets(self.request.frameworks) if t != "numpy")]
+        self.place = f"library 1 of {len(targets)}"
+        self._run_target("numpy")
         for target in registry.ordered_targets([*self.request.frameworks, *skipped]):
+            if target in targets:
+                self.place = f"library {targets.index(target) + 1} of {len(targets)}"
             if target in skipped:
                 self.report["runs"].append(run_row(target, "all", "all", "skipped", skipped[target]))
             elif target != "numpy":
@@ -197,6 +208,7 @@ class Harness:
         while pending:
             facts, done = None, 0
             job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug)
+            self.progress.show(library_name(target), "importing", self.place)
             try:
                 with Worker(job, self.request.timeout) as worker:
                     kind, payload = worker.receive(f"while importing {target}")
@@ -247,8 +259,10 @@ class Harness:
         if cap and not self.request.steps_explicit and problem.schedule.steps > cap:
             problem = problem.prefix(cap)
         steps = problem.schedule.steps
-        self.progress(f"{target} {mode} {device} ({steps} steps)")
-        result = worker.run(RunRequest(mode, device, problem, self.request.repeat, self.request.seed))
+        on_phase = self.progress.phases(f"{library_name(target)} {mode} {device}, {steps} steps", self.place,
+                                        mode == "compiled")
+        on_phase("starting")
+        result = worker.run(RunRequest(mode, device, problem, self.request.repeat, self.request.seed), on_phase)
         row = run_row(target, mode, device, result.status, result.reason) | measured
         if result.status != "ok":
             return row

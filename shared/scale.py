@@ -15,14 +15,17 @@ nets: time grows as O(W²·B) once compute dominates. Below that, a fixed per-st
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from shared import registry
 from shared.errors import one_line
 from shared.interface import DEVICES, ModelSpec, Problem, Schedule
+from shared.live import LiveLine
 from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
 from shared.randomness import draw
+from shared.termtable import Column
 from shared.timing import time_runner
 from shared.tolerances import scaled_diff, tolerance
 
@@ -62,33 +65,42 @@ def points(sweep: dict) -> list[tuple[str, int, int]]:
     return cells
 
 
-def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str, progress=lambda _: None) -> list[dict]:
-    modules, rows = {}, []
+def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str, progress: LiveLine | None = None,
+              rows: list[dict] | None = None) -> list[dict]:
+    """Every library × device × size; rows are appended to `rows` as they finish (so that an
+    interrupted study can still print them) and returned."""
+    progress = progress or LiveLine()  # the live line; a disabled one shows nothing
+    modules, rows = {}, [] if rows is None else rows
     for name in registry.ordered(frameworks):
+        progress.show(name, "importing")
         try:
             modules[name] = registry.load(name)
         except Exception as exc:
             status = "skipped" if isinstance(exc, registry.MissingLibraryError) else "failed"
             rows.append({"framework": name, "device": "all", "status": status, "reason": str(exc)})
     references: dict[tuple[int, int], object] = {}
-    for name, module in modules.items():
+    sizes = points(sweep)
+    total = len(modules) * len(devices) * len(sizes)
+    for number, (name, module) in enumerate(modules.items()):
         mode = "compiled" if "compiled" in module.MODES else module.MODES[0]
         for device in devices:
             unavailable = module.device_unavailable(device)
             stopped = None
-            for sweep_name, width, batch in points(sweep):
+            for k, (sweep_name, width, batch) in enumerate(sizes):
                 row = {"framework": name, "mode": mode, "device": device, "sweep": sweep_name, "width": width, "batch": batch,
                        "steps": sweep["steps"], "flops_per_step": flops_per_step((N_FEATURES, width, width, 1), batch)}
                 if unavailable or stopped:
                     rows.append(row | {"status": "skipped", "reason": unavailable or stopped})
                     continue
-                progress(f"{name} {mode} {device} width {width} batch {batch}")
+                place = f"size {(number * len(devices) + devices.index(device)) * len(sizes) + k + 1} of {total}"
+                phase = progress.phases(f"{name} {mode} {device}, width {width} batch {batch}", place, mode == "compiled")
+                phase("preparing")
                 try:
                     device_peak = DevicePeak(name, device)
                     device_peak.start()
                     host_reset = reset_host_peak()
                     start = time.perf_counter()
-                    timed, measured = measure(module, mode, device, width, batch, sweep, dtype)
+                    timed, measured = measure(module, mode, device, width, batch, sweep, dtype, phase)
                     spent = time.perf_counter() - start
                 except Exception as exc:
                     rows.append(row | {"status": "failed", "reason": one_line(exc)})
@@ -115,18 +127,20 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
     return rows
 
 
-def measure(module, mode: str, device: str, width: int, batch: int, sweep: dict, dtype: str):
+def measure(module, mode: str, device: str, width: int, batch: int, sweep: dict, dtype: str,
+            phase: Callable[[str], None] = lambda _: None):
     """Steady time per step without the fixed cost of a run (moving data in, the two recorded
     losses, returning results): where a step is short, time a second, longer schedule and take
     the difference, per_step = (T_long − T_short) / (S_long − S_short)."""
     short = sweep["steps"]
-    timed = time_runner(module.prepare(scale_problem(width, batch, short, dtype), mode, device), short, sweep["repeat"])
+    timed = time_runner(module.prepare(scale_problem(width, batch, short, dtype), mode, device), short, sweep["repeat"], phase)
     t_short = timed.summary(short)["step_us_median"] * 1e-6 * short
     result = {"timing": timed.summary(short), "method": "whole run / steps", "steps_timed": short}
     per_step = t_short / short
     if per_step < OVERHEAD_CHECK_S:
         long = short + max(short, int(LONG_RUN_S / per_step))
         for _ in range(3):  # lengthen until the steps, not the fixed cost, fill most of the run
+            phase(f"timing a {long}-step run")
             timed_long = time_runner(module.prepare(scale_problem(width, batch, long, dtype), mode, device), long, sweep["repeat"])
             t_long = timed_long.summary(long)["step_us_median"] * 1e-6 * long
             if t_long >= 2 * t_short or long >= MAX_STEPS:
@@ -181,49 +195,101 @@ def growth(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(report: dict) -> str:
+# The terminal tables' columns (the Markdown report has every column, in this order). Always
+# shown: what was measured (library, mode, device, sweep, size), its time per step, its
+# difference from NumPy and its status; where the width is short the others are kept in the
+# order of `keep` (shared/termtable.py), the GPU's columns last while no GPU was measured.
+TERMINAL_COLUMNS = (
+    Column("library"), Column("mode"), Column("device"), Column("sweep"), Column("width", numeric=True),
+    Column("batch", numeric=True), Column("µs/step", numeric=True), Column("samples/s", numeric=True, keep=2),
+    Column("GFLOP/s", numeric=True, keep=1), Column("GPU peak", numeric=True, keep=4),
+    Column("host peak RSS", numeric=True, keep=3), Column("max Δ vs NumPy", numeric=True), Column("status"))
+CROSSOVER_COLUMNS = (
+    Column("library"), Column("sweep"), Column("CPU floor µs", numeric=True), Column("CPU compute-bound from", numeric=True),
+    Column("GPU floor µs", numeric=True, keep=1), Column("GPU compute-bound from", numeric=True, keep=2),
+    Column("GPU beats CPU from", wraps=True))
+GROWTH_COLUMNS = (Column("library"), Column("device"), Column("sweep"), Column("sizes", numeric=True),
+                  Column("measured exponent", numeric=True), Column("FLOP exponent", numeric=True))
+COMPUTE_BOUND = ("'compute-bound from' = the smallest size whose time per step is at least twice the smallest size's: "
+                 "below it the fixed per-step overhead dominates.")
+
+
+def table_rows(report: dict) -> list[tuple[str, ...]]:
+    """One row per measurement: the cells of TERMINAL_COLUMNS, then the reason it did not run ("" if it did)."""
     from shared.report import mib
 
-    lines = [f"# nn-rosetta scaling study ({report['config']['sweep']} sweep)", "", f"`{report['config']['command']}`", "",
-             f"MLP [8, W, W, 1], tanh, MSE, full-batch gradient descent, {report['config']['steps']} steps per run, "
-             f"{report['config']['dtype']}, median of {report['config']['repeat']} timed runs after the first call.", "",
-             "## Time per step", "",
-             "| library | mode | device | sweep | width | batch | µs/step | samples/s | GFLOP/s | GPU peak | host peak RSS "
-             "| max Δ vs NumPy | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = []
     for r in report["rows"]:
-        if "width" not in r:
-            lines.append(f"| {r['framework']} | – | {r['device']} | – | – | – | – | – | – | – | – | – | {r['status']}: {r['reason']} |")
+        note = "" if r["status"] == "ok" else str(r["reason"])
+        if "width" not in r:  # a library that could not even be loaded
+            out.append((r["framework"], "–", r["device"], *["–"] * 9, r["status"], note))
             continue
-        head = f"| {r['framework']} | {r['mode']} | {r['device']} | {r['sweep']} | {r['width']} | {r['batch']} | "
+        head = (r["framework"], r["mode"], r["device"], r["sweep"], str(r["width"]), str(r["batch"]))
         if r["status"] != "ok":
-            lines.append(head + f"– | – | – | – | – | – | {r['status']}: {r['reason']} |")
+            out.append((*head, *["–"] * 6, r["status"], note))
             continue
         diff = "ref" if r["framework"] == "numpy" else format(r.get("max_abs_diff", float("nan")), ".1e")
-        lines.append(head + f"{r['step_us_median']:.1f} | {r['samples_per_s']:.3g} | {r['gflops_per_s']:.3g} | "
-                     f"{mib(r.get('peak_memory_bytes'), 1)} | {mib(r.get('peak_rss_bytes'), 1)} | {diff} | ok |")
-    lines += ["", "## Crossovers", "",
-              "| library | sweep | CPU floor µs | CPU compute-bound from | GPU floor µs | GPU compute-bound from | GPU beats CPU from |",
-              "|---|---|---|---|---|---|---|"]
+        out.append((*head, f"{r['step_us_median']:.1f}", f"{r['samples_per_s']:.3g}", f"{r['gflops_per_s']:.3g}",
+                    mib(r.get("peak_memory_bytes"), 1), mib(r.get("peak_rss_bytes"), 1), diff, "ok", note))
+    return out
+
+
+def crossover_rows(report: dict) -> list[tuple[str, ...]]:
     def fmt(c: dict, key: str) -> str:
         value = c.get(key)
         return "–" if value is None else format(value, ".1f") if isinstance(value, float) else str(value)
 
-    for c in report["crossovers"]:
-        gpu = fmt(c, "gpu_beats_cpu_from") if c["gpu_measured"] else "not measured (no GPU)"
-        lines.append(f"| {c['framework']} | {c['sweep']} | {fmt(c, 'cpu_floor_us')} | {fmt(c, 'cpu_compute_bound_from')} | "
-                     f"{fmt(c, 'gpu_floor_us')} | {fmt(c, 'gpu_compute_bound_from')} | {gpu} |")
-    lines += ["", "'compute-bound from' = the smallest size whose time per step is at least twice the smallest size's: "
-              "below it the fixed per-step overhead dominates.", "", "## Growth at the largest sizes", "",
-              "| library | device | sweep | sizes | measured exponent | FLOP exponent |", "|---|---|---|---|---|---|"]
-    for g in report["growth"]:
-        lines.append(f"| {g['framework']} | {g['device']} | {g['sweep']} | {g['from']}→{g['to']} | "
-                     f"{g['time_exponent']:.2f} | {g['flop_exponent']:.2f} |")
+    return [(c["framework"], c["sweep"], fmt(c, "cpu_floor_us"), fmt(c, "cpu_compute_bound_from"), fmt(c, "gpu_floor_us"),
+             fmt(c, "gpu_compute_bound_from"),
+             fmt(c, "gpu_beats_cpu_from") if c["gpu_measured"] else "not measured (no GPU)")
+            for c in report["crossovers"]]
+
+
+def growth_rows(report: dict) -> list[tuple[str, ...]]:
+    return [(g["framework"], g["device"], g["sweep"], f"{g['from']}→{g['to']}", f"{g['time_exponent']:.2f}",
+             f"{g['flop_exponent']:.2f}") for g in report["growth"]]
+
+
+def _markdown_table(names: list[str], rows: list[tuple[str, ...]]) -> list[str]:
+    return ["| " + " | ".join(names) + " |", "|" + "---|" * len(names), *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# nn-rosetta scaling study ({report['config']['sweep']} sweep)", "", f"`{report['config']['command']}`", "",
+             f"MLP [8, W, W, 1], tanh, MSE, full-batch gradient descent, {report['config']['steps']} steps per run, "
+             f"{report['config']['dtype']}, median of {report['config']['repeat']} timed runs after the first call.", "",
+             "## Time per step", ""]
+    rows = [(*row[:-2], row[-2] if row[-2] == "ok" else f"{row[-2]}: {row[-1]}") for row in table_rows(report)]
+    lines += _markdown_table([c.name for c in TERMINAL_COLUMNS], rows)
+    lines += ["", "## Crossovers", ""]
+    lines += _markdown_table([c.name for c in CROSSOVER_COLUMNS], crossover_rows(report))
+    lines += ["", COMPUTE_BOUND, "", "## Growth at the largest sizes", ""]
+    lines += _markdown_table([c.name for c in GROWTH_COLUMNS], growth_rows(report))
     env = report["environment"]
     lines += ["", "## Environment", "", f"- Python {env['python']} on {env['platform']}",
               f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores); GPU: {env['gpu'] or 'none'}",
               f"- Versions: {', '.join(f'{k} {v}' for k, v in sorted(env['versions'].items()))}", ""]
     return "\n".join(lines)
+
+
+def print_tables(report: dict, console, wide: bool = False) -> None:
+    """The study's three tables, each fitted to the console's width, with their footnotes."""
+    from shared import termtable
+
+    c = report["config"]
+    rows = [termtable.Row(row[:-1], row[-1], {"failed": "red", "skipped": "dim"}.get(row[-2])) for row in table_rows(report)]
+    termtable.print_table(console, TERMINAL_COLUMNS, rows, wide=wide,
+                          title=f"scaling study ({c['sweep']} sweep): MLP [8, W, W, 1], tanh, MSE, {c['steps']} steps per "
+                                f"run, {c['dtype']}, median of {c['repeat']} timed runs after the first call")
+    if report.get("crossovers"):
+        console.print()
+        termtable.print_table(console, CROSSOVER_COLUMNS, [termtable.Row(r) for r in crossover_rows(report)],
+                              title="Crossovers", wide=wide)
+        termtable.print_text(console, COMPUTE_BOUND)
+    if report.get("growth"):
+        console.print()
+        termtable.print_table(console, GROWTH_COLUMNS, [termtable.Row(r) for r in growth_rows(report)],
+                              title="Growth at the largest sizes", wide=wide)
 
 
 def figure(report: dict, path: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.interface import Runner, TrainOutput
@@ -31,13 +32,16 @@ class Timed:
                 "steps_timed": steps, "repeats": len(us)}
 
 
-def time_runner(runner: Runner, steps: int, repeats: int) -> Timed:
-    """One untimed-for-steady-state first call (the warm-up), then `repeats` timed runs."""
+def time_runner(runner: Runner, steps: int, repeats: int, phase: Callable[[str], None] = lambda _: None) -> Timed:
+    """One untimed-for-steady-state first call (the warm-up), then `repeats` timed runs.
+    `phase` is told which of them starts (for the live progress line), outside the timed span."""
+    phase("first call")
     start = time.perf_counter()
     first = runner()
     first_call_s = time.perf_counter() - start
     step_s, last = [], first
-    for _ in range(repeats):
+    for i in range(repeats):
+        phase(f"timed run {i + 1} of {repeats}")
         start = time.perf_counter()
         last = runner()
         step_s.append((time.perf_counter() - start) / max(steps, 1))

@@ -24,6 +24,7 @@ import signal
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
@@ -153,7 +154,7 @@ def _fresh_caches(job: WorkerJob, run: int | str) -> None:
         os.environ["TRITON_CACHE_DIR"] = os.path.join(folder, "triton")
 
 
-def _measure(module, request: RunRequest, debug: bool) -> RunResult:
+def _measure(module, request: RunRequest, debug: bool, phase: Callable[[str], None] = lambda _: None) -> RunResult:
     from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
     from shared.timing import time_runner
 
@@ -162,13 +163,14 @@ def _measure(module, request: RunRequest, debug: bool) -> RunResult:
     device_peak.start()
     per_run = reset_host_peak()
     try:
+        phase("preparing")
         if request.mode == "book":
             from implementations.book import book_runner
 
             runner = book_runner(request.problem.spec.sizes, request.seed)
         else:
             runner = module.prepare(request.problem, request.mode, request.device)
-        timed = time_runner(runner, request.problem.schedule.steps, request.repeat)
+        timed = time_runner(runner, request.problem.schedule.steps, request.repeat, phase)
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -195,7 +197,7 @@ def worker_main(conn: Connection, job: WorkerJob) -> None:
         if request is None:
             return
         _fresh_caches(job, run)
-        conn.send(("run", _measure(module, request, job.debug)))
+        conn.send(("run", _measure(module, request, job.debug, lambda phase: conn.send(("phase", phase)))))
 
 
 # ---------------------------------------------------------------- in the harness
@@ -229,14 +231,22 @@ class Worker:
         else:  # an interrupt or an error here: no grace period, the worker may be mid-run
             self.kill()
 
-    def receive(self, what: str) -> tuple:
-        """The worker's next answer; WorkerDiedError if it ends or stays silent past the timeout."""
-        ready = wait([self.conn, self.process.sentinel], timeout=self.timeout)
-        if self.conn in ready:
+    def receive(self, what: str, on_phase: Callable[[str], None] = lambda _: None) -> tuple:
+        """The worker's next answer; WorkerDiedError if it ends or does not answer within the
+        timeout. Progress messages on the way ("phase", "first call") go to `on_phase` and do not
+        extend the timeout: it bounds the whole answer."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            ready = wait([self.conn, self.process.sentinel], timeout=max(deadline - time.monotonic(), 0))
+            if self.conn not in ready:
+                break
             try:
-                return self.conn.recv()
+                message = self.conn.recv()
             except (EOFError, OSError):
-                pass
+                break
+            if message[0] != "phase":
+                return message
+            on_phase(message[1])
         if not ready:
             self.kill()
             raise WorkerDiedError(f"no answer in {self.timeout:g} s {what} (--timeout); worker stopped")
@@ -245,7 +255,7 @@ class Worker:
         self.kill()
         raise WorkerDiedError(f"{exit_reason(code)} {what}")
 
-    def run(self, request: RunRequest) -> RunResult:
+    def run(self, request: RunRequest, on_phase: Callable[[str], None] = lambda _: None) -> RunResult:
         """One run; WorkerGoneError if the worker had already ended (after answering the last
         request: that run stands, the next one needs a new worker), WorkerDiedError if it ends now."""
         if not self.process.is_alive():
@@ -257,7 +267,7 @@ class Worker:
             self.process.join(STOP_GRACE_S)
             self.kill()
             raise WorkerGoneError(exit_reason(self.process.exitcode)) from None
-        kind, result = self.receive(f"while running {request.mode} on {request.device}")
+        kind, result = self.receive(f"while running {request.mode} on {request.device}", on_phase)
         return result
 
     def kill(self) -> None:

@@ -147,38 +147,30 @@ def _main(argv: list[str]) -> int:
               "standardized": (not args.no_standardize) and task.standardize,
               "command": "python compare.py " + " ".join(shlex.quote(a) for a in argv)}
     json_to_stdout = args.json == "-"
-    from rich.console import Console
-
-    from shared.report import report_console
+    from shared.live import LiveLine
+    from shared.termtable import report_console
 
     console = report_console(json_to_stdout)
-    harness = Harness(task, dataset, problem, request, config)
+    live = LiveLine(console, enabled=console.is_terminal and not json_to_stdout)
+    harness = Harness(task, dataset, problem, request, config, progress=live)
     previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the workers are stopped on the way out
     try:
-        report = run_harness(harness, console, json_to_stdout)
+        with live:
+            report = harness.run()
     except KeyboardInterrupt as stop:
         from shared.report import print_table
 
         report = harness.report
         if report["runs"]:
             harness.finish()
-            err = Console(stderr=True)
-            err = err if err.is_terminal else Console(stderr=True, width=160)
-            err.print("Interrupted; runs that finished:")
-            print_table(report, err)
+            err = report_console(stderr=True)
+            err.print("Interrupted; runs that finished:", highlight=False)
+            print_table(report, err, args.wide)
         print("compare.py: interrupted; no report files written", file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
     return write_outputs(report, args, console, problem, dataset)
-
-
-def run_harness(harness, console, json_to_stdout: bool) -> dict:
-    if json_to_stdout or not console.is_terminal:
-        return harness.run()
-    with console.status("starting…") as status:
-        harness.progress = lambda text: status.update(f"running {text}")
-        return harness.run()
 
 
 def write_outputs(report: dict, args, console, problem, dataset) -> int:
@@ -191,7 +183,7 @@ def write_outputs(report: dict, args, console, problem, dataset) -> int:
         written = write_plots(report, problem, dataset, args.plots)
         report["plots"] = written
     write_reports(report, args.json, args.markdown, markdown)
-    print_table(report, console)
+    print_table(report, console, args.wide)
     if args.plots:
         console.print(f"Figures: {', '.join(report['plots'])}")
     return 0 if report["ok"] else 1

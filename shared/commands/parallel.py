@@ -93,27 +93,23 @@ def _main(argv: list[str]) -> int:
               "record_every": problem.schedule.record_every, "seed": args.seed, "workers": args.workers,
               "hosts": args.hosts, "repeat": args.repeat, "engines": engines, "timeout_s": args.timeout,
               "command": "python compare.py parallel " + " ".join(shlex.quote(a) for a in argv)}
-    from rich.console import Console
-
+    from shared.live import LiveLine
     from shared.parallel_report import Study, markdown, print_table
-    from shared.report import report_console
+    from shared.termtable import report_console
 
     json_to_stdout = args.json == "-"
     console = report_console(json_to_stdout)
-    study = Study(problem, config, debug=args.debug)
+    live = LiveLine(console, enabled=console.is_terminal and not json_to_stdout)
+    study = Study(problem, config, debug=args.debug, progress=live)
     previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the hosts are stopped on the way out
     try:
-        if console.is_terminal:
-            with console.status("starting…") as status:
-                study.progress = lambda text: status.update(f"running {text}")
-                report = study.run()
-        else:
+        with live:
             report = study.run()
     except KeyboardInterrupt as stop:
         if study.report["rows"]:
-            err = Console(stderr=True)
-            err.print("Interrupted; runs that finished:")
-            print_table(study.finish(), err)
+            err = report_console(stderr=True)
+            err.print("Interrupted; runs that finished:", highlight=False)
+            print_table(study.finish(), err, args.wide)
         print("compare.py parallel: interrupted; every host process stopped; no report files written", file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130
     finally:
@@ -128,7 +124,7 @@ def _main(argv: list[str]) -> int:
     write_reports(report, args.json, args.markdown, markdown)
     if args.plots:
         figure(report, report["plots"][0])  # after the reports: a failing figure costs only itself
-    print_table(report, console)
+    print_table(report, console, args.wide)
     if args.plots:
         console.print(f"Figure: {report['plots'][0]}")
     return 0 if report["ok"] else 1

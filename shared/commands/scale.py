@@ -8,7 +8,7 @@ import sys
 
 from shared import registry
 from shared.interface import DEVICES
-from shared.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, run_sweep
+from shared.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, print_tables, run_sweep
 
 
 def main(argv: list[str]) -> int:
@@ -29,22 +29,29 @@ def _main(argv: list[str]) -> int:
     add_report_flags(p, plots="write the step-time figure into DIR")
     args = p.parse_args(argv)
     check_report_paths(args)
-    from rich.console import Console
-
     from shared.environment import describe, gpu_name, versions_of
+    from shared.live import LiveLine
     from shared.report import write_reports
+    from shared.termtable import report_console
 
     sweep = SWEEPS["quick" if args.quick else "default"]
     devices = list(DEVICES) if args.device == "all" else [args.device]
     frameworks = args.frameworks
-    console = Console(stderr=args.json == "-", quiet=args.json == "-")
+    json_to_stdout = args.json == "-"
+    console = report_console(json_to_stdout)
+    rows: list[dict] = []
+    config = {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
+              "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
+              "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep}
     try:
-        if console.is_terminal:
-            with console.status("starting…") as status:
-                rows = run_sweep(sweep, frameworks, devices, args.dtype, lambda text: status.update(f"running {text}"))
-        else:
-            rows = run_sweep(sweep, frameworks, devices, args.dtype)
+        with LiveLine(console, enabled=console.is_terminal and not json_to_stdout) as live:
+            run_sweep(sweep, frameworks, devices, args.dtype, live, rows)
     except KeyboardInterrupt:
+        if rows:
+            err = report_console(stderr=True)
+            err.print("Interrupted; sizes that finished:", highlight=False)
+            print_tables({"config": config, "rows": rows, "crossovers": crossovers(rows), "growth": growth(rows)}, err,
+                         args.wide)
         print("compare.py scale: interrupted; no report files written", file=sys.stderr)
         return 130
     versions: dict[str, str] = {}
@@ -55,15 +62,12 @@ def _main(argv: list[str]) -> int:
                 versions |= versions_of(registry.load(name))
                 gpu = gpu or gpu_name(name)
     environment = describe(versions, gpu)
-    report = {"config": {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
-                         "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
-                         "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep},
-              "environment": environment, "rows": rows, "crossovers": crossovers(rows), "growth": growth(rows)}
+    report = {"config": config, "environment": environment, "rows": rows, "crossovers": crossovers(rows),
+              "growth": growth(rows)}
     if args.plots:
         os.makedirs(args.plots, exist_ok=True)
         report["plots"] = [figure(report, os.path.join(args.plots, "scale_step_time.png"))]
     write_reports(report, args.json, args.markdown, markdown)
-    if args.json != "-":
-        print(markdown(report))
+    print_tables(report, console, args.wide)  # nothing when the JSON goes to stdout: the console is quiet then
     failed = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False]
     return 1 if failed else 0
