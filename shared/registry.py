@@ -38,6 +38,7 @@ class Library:
     install: str  # INSTALL: the command that installs that package
     position: int = 99  # POSITION: its place in tables (NumPy, the reference, first)
     absent: dict[str, str] = field(default_factory=dict)  # ABSENT: contract functions it has no counterpart for, and why
+    path: Path | None = None  # its implementation file; None for the tests' misbehaving libraries (not shown on the page)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Engine:
     target: str  # TARGET: the library it runs on, as `missing` names it ("keras:jax"); default its NAME
     position: int = 99
     absent: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
 
 
 def constants(path: Path) -> dict[str, object]:
@@ -66,13 +68,13 @@ def _library(module: str, path: Path) -> Library:
     c = constants(path)
     return Library(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("REQUIRES", c["NAME"]),
                    c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
-                   c.get("ABSENT", {}))
+                   c.get("ABSENT", {}), path)
 
 
 def _engine(module: str, path: Path) -> Engine:
     c = constants(path)
     return Engine(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
-                  c.get("ABSENT", {}))
+                  c.get("ABSENT", {}), path)
 
 
 def _discover(folder: Path, suffix: str, make) -> dict:
@@ -103,8 +105,27 @@ def register_engine(name: str, module: str, target: str = "numpy") -> None:
     ENGINES[name] = Engine(name, "a test engine", module, target)
 
 
+def add_file(path: Path, module: str) -> Library:
+    """Add an implementation file from elsewhere (a test's), exactly as a file in
+    implementations/ is found: from its own constants. It then shows everywhere a shipped one
+    does (tables, the page, the layout checks)."""
+    library = _library(module, path)
+    LIBRARIES[library.name] = library
+    return library
+
+
 def known() -> tuple[str, ...]:
     return tuple(LIBRARIES)
+
+
+def listed() -> tuple[str, ...]:
+    """The libraries that have an implementation file, in table order: what `--frameworks all`,
+    the side-by-side page and the layout checks cover."""
+    return tuple(sorted((n for n, lib in LIBRARIES.items() if lib.path), key=lambda n: (LIBRARIES[n].position, n)))
+
+
+def listed_engines() -> tuple[str, ...]:
+    return tuple(sorted((n for n, e in ENGINES.items() if e.path), key=lambda n: (ENGINES[n].position, n)))
 
 
 # Keras 3 runs on any of these; each backend is a row of its own ("keras:jax"), run in its own

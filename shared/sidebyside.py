@@ -17,16 +17,28 @@ from shared import registry
 from shared.interface import CONTRACT, PARALLEL_CONTRACT
 
 ROOT = Path(__file__).resolve().parent.parent
-# The columns and rows come from the registry (each implementation file) and the contract.
-LIBRARIES = {name: registry.LIBRARIES[name].title for name in registry.FRAMEWORKS}
 SURPRISES = "Surprises"  # the first row: each module's docstring
+# The rows come from the contract; the columns from the registry (each implementation file).
 ROWS = (SURPRISES, "ACTIVATIONS", *(f.name for f in CONTRACT))
-ABSENT = {(name, row): why for name in LIBRARIES for row, why in registry.LIBRARIES[name].absent.items()}
+PARALLEL_ROWS = (SURPRISES, *(f.name for f in PARALLEL_CONTRACT))  # beyond one device: one row per engine step
 
-# Beyond one device: the data-parallel engines (implementations/parallel/), one row per engine step.
-PARALLEL_LIBRARIES = {name: registry.LIBRARIES[name].title for name in registry.SHIPPED_ENGINES}
-PARALLEL_ROWS = (SURPRISES, *(f.name for f in PARALLEL_CONTRACT))
-PARALLEL_ABSENT = {(name, row): why for name in PARALLEL_LIBRARIES for row, why in registry.ENGINES[name].absent.items()}
+
+def contract_markdown() -> str:
+    """The contract as the README shows it (a test keeps the two equal)."""
+    lines = ["| function | parameters | returns | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{f.name}` | `({', '.join(f.parameters)})` | {f.returns.replace('|', chr(92) + '|')} | {f.meaning} |"
+              for f in CONTRACT]
+    return "\n".join(lines)
+
+
+def library_titles() -> dict[str, str]:
+    """Every library with an implementation file → its title, in table order."""
+    return {name: registry.LIBRARIES[name].title for name in registry.listed()}
+
+
+def engine_titles() -> dict[str, str]:
+    """Every data-parallel engine → its library's title."""
+    return {name: registry.LIBRARIES[name].title for name in registry.listed_engines()}
 
 
 @dataclass(frozen=True)
@@ -49,11 +61,11 @@ class Cell:
 
 
 def implementation_path(library: str) -> Path:
-    return ROOT / "implementations" / f"{library}_backend.py"
+    return registry.LIBRARIES[library].path
 
 
 def parallel_path(library: str) -> Path:
-    return ROOT / "implementations" / "parallel" / f"{library}_parallel.py"
+    return registry.ENGINES[library].path
 
 
 def _span(node: ast.AST) -> tuple[int, int]:
@@ -108,19 +120,20 @@ def helper_rows(pieces: dict[str, Piece], rows: tuple[str, ...] = ROWS) -> dict[
     return owner
 
 
-def cells(libraries: tuple[str, ...] = tuple(LIBRARIES), parallel: bool = False) -> dict[tuple[str, str], Cell]:
+def cells(libraries: tuple[str, ...] | None = None, parallel: bool = False) -> dict[tuple[str, str], Cell]:
     """(library, row) → the cell: the row's piece and its helpers, or why the library has none.
     `parallel`: the data-parallel files and their rows instead of the implementation files."""
-    rows, absent = (PARALLEL_ROWS, PARALLEL_ABSENT) if parallel else (ROWS, ABSENT)
-    names = PARALLEL_LIBRARIES if parallel else LIBRARIES
+    rows = PARALLEL_ROWS if parallel else ROWS
+    names = engine_titles() if parallel else library_titles()
     out: dict[tuple[str, str], Cell] = {}
-    for library in libraries:
+    for library in libraries or tuple(names):
+        absent = (registry.ENGINES if parallel else registry.LIBRARIES)[library].absent
         pieces = pieces_of(parallel_path(library) if parallel else implementation_path(library))
         owner = helper_rows(pieces, rows)
         for row in rows:
             mine = [pieces[row]] if row in pieces else []
             mine += sorted((pieces[h] for h, r in owner.items() if r == row), key=lambda p: p.first)
-            why = None if mine else absent.get((library, row), f"{names[library]} has no {row}.")
+            why = None if mine else absent.get(row, f"{names[library]} has no {row}.")
             out[(library, row)] = Cell(library, row, tuple(mine), why)
     return out
 

@@ -19,18 +19,22 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from shared.sidebyside import (
-    LIBRARIES,
-    PARALLEL_LIBRARIES,
     PARALLEL_ROWS,
     ROWS,
     SURPRISES,
     Cell,
     Piece,
     cells,
+    engine_titles,
+    library_titles,
     seed_pieces,
 )
 
-TITLE = "nn-rosetta: the same network in five libraries, side by side"
+NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+
+
+def count_in_words(n: int) -> str:
+    return NUMBERS.get(n, str(n))
 
 CSS = """
 :root { --line: #d0d7de; --muted: #57606a; --bg: #ffffff; --head: #f6f8fa; }
@@ -151,16 +155,16 @@ def _proof(report: dict | None, report_path: str) -> str:
             f'{html.escape(str(env.get("gpu") or "none"))}, Python {env.get("python")}; {html.escape(versions)}.</p></section>')
 
 
-def _controls() -> str:
-    boxes = "".join(f'<label><input type="checkbox" id="show-{lib}" checked> {name}</label>' for lib, name in LIBRARIES.items())
-    options = "".join(f'<option value="{lib}">{name}</option>' for lib, name in LIBRARIES.items())
+def _controls(libraries: dict[str, str]) -> str:
+    boxes = "".join(f'<label><input type="checkbox" id="show-{lib}" checked> {name}</label>' for lib, name in libraries.items())
+    options = "".join(f'<option value="{lib}">{name}</option>' for lib, name in libraries.items())
     right = options.replace('value="torch"', 'value="torch" selected')
     links = "".join(f'<a href="#{row}">{row}</a>' for row in ROWS)
     return (f'<nav id="controls"><span>Show: {boxes}</span>'
             f'<span>Read two: <select id="left" aria-label="left library">{options}</select> '
             f'<select id="right" aria-label="right library">{right}</select> '
             f'<button id="read-two" type="button">side by side</button> '
-            f'<button id="show-all" type="button">all five</button></span>'
+            f'<button id="show-all" type="button">all {count_in_words(len(libraries))}</button></span>'
             f'<span class="rows">Rows: {links}</span></nav>')
 
 
@@ -189,8 +193,9 @@ def _code_rows(table: dict[tuple[str, str], Cell], libraries: dict[str, str], ro
 
 def _parallel_section(report: dict | None, report_path: str) -> str:
     """The data-parallel engines side by side, with their own proof (compare.py parallel's report)."""
-    table = cells(tuple(PARALLEL_LIBRARIES), parallel=True)
-    head = "".join(f'<th data-lib="{lib}">{name}</th>' for lib, name in PARALLEL_LIBRARIES.items())
+    engines = engine_titles()
+    table = cells(tuple(engines), parallel=True)
+    head = "".join(f'<th data-lib="{lib}">{name}</th>' for lib, name in engines.items())
     proof = f"<p>No report at <code>{html.escape(report_path)}</code>: run <code>compare.py parallel</code> first.</p>"
     if report:
         cfg, env = report["config"], report["environment"]
@@ -212,26 +217,28 @@ def _parallel_section(report: dict | None, report_path: str) -> str:
             "library's collective (<code>implementations/parallel/</code>, run by <code>python compare.py parallel</code>). "
             f"One row per step of the engine, in the order a host goes through them.</p>{proof}</section>"
             f'<table id="parallel" class="code-table"><thead><tr><th class="fn">engine step</th>{head}</tr></thead>'
-            f"<tbody>{_code_rows(table, PARALLEL_LIBRARIES, PARALLEL_ROWS, 'parallel-')}</tbody></table>")
+            f"<tbody>{_code_rows(table, engines, PARALLEL_ROWS, 'parallel-')}</tbody></table>")
 
 
 def page(report: dict | None, report_path: str, parallel_report: dict | None = None,
          parallel_path: str = "results/parallel_cpu.json") -> str:
-    table = cells()
-    head = "".join(f'<th data-lib="{lib}">{name}</th>' for lib, name in LIBRARIES.items())
-    body = [_code_rows(table, LIBRARIES, ROWS)]
+    libraries = library_titles()
+    table = cells(tuple(libraries))
+    head = "".join(f'<th data-lib="{lib}">{name}</th>' for lib, name in libraries.items())
+    body = [_code_rows(table, libraries, ROWS)]
     style = HtmlFormatter().get_style_defs(".highlight") + CSS
-    script = SCRIPT.replace("%LIBS%", json.dumps(list(LIBRARIES)))
+    script = SCRIPT.replace("%LIBS%", json.dumps(list(libraries)))
+    title = f"nn-rosetta: the same network in {count_in_words(len(libraries))} libraries, side by side"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{TITLE}</title><style>{style}</style></head><body>"
-            f"<header><h1>{TITLE}</h1><p>One row per function of the common interface, one column per library, "
+            f"<title>{title}</title><style>{style}</style></head><body>"
+            f"<header><h1>{title}</h1><p>One row per function of the common interface, one column per library, "
             "each cell the function's exact source with the helpers it uses, file and lines named. Generated by "
             "<code>python compare.py code --html results/side_by_side.html</code> from the implementation files; a test "
             "fails when this page no longer matches them. At the end: the seed's program, and each library's "
             "data-parallel engine step by step.</p></header>"
-            f"{_proof(report, report_path)}{_controls()}"
-            f'<table id="rosetta" class="code-table" data-visible="{",".join(LIBRARIES)}"><thead><tr><th class="fn">function'
+            f"{_proof(report, report_path)}{_controls(libraries)}"
+            f'<table id="rosetta" class="code-table" data-visible="{",".join(libraries)}"><thead><tr><th class="fn">function'
             f"</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
             f"{_seed_section(table[('numpy', 'gradients')])}{_parallel_section(parallel_report, parallel_path)}"
             f"<script>{script}</script></body></html>\n")

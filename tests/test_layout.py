@@ -26,35 +26,48 @@ def parameters(node: ast.FunctionDef) -> tuple[str, ...]:
     return tuple(a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs))
 
 
-@pytest.mark.parametrize("name", registry.FRAMEWORKS)
-def test_same_contract_functions_in_the_same_order(name):
-    """Helpers of one library (layer_outputs, pure_step, LossHistory...) may sit between them;
-    a function a library has no counterpart for is named in its ABSENT, with the reason."""
-    library = registry.LIBRARIES[name]
-    found = [f for f in top_level_functions(ROOT / "implementations" / f"{name}_backend.py") if f in CONTRACT_NAMES]
-    assert found == [f for f in CONTRACT_NAMES if f not in library.absent]
-    assert set(library.absent) <= set(CONTRACT_NAMES) and all(library.absent.values())
+def layout_problems(library: registry.Library) -> list[str]:
+    """What is wrong with one implementation file's shape, in words (nothing: an empty list).
+    Helpers of one library (layer_outputs, pure_step, LossHistory...) may sit between the
+    contract's functions; a function a library has no counterpart for is named in its ABSENT,
+    with the reason."""
+    problems = []
+    functions = top_level_functions(library.path)
+    found = [f for f in functions if f in CONTRACT_NAMES]
+    expected = [f for f in CONTRACT_NAMES if f not in library.absent]
+    if found != expected:
+        problems.append(f"contract functions {found}, expected {expected}")
+    if not set(library.absent) <= set(CONTRACT_NAMES) or not all(library.absent.values()):
+        problems.append(f"ABSENT names something outside the contract or gives no reason: {library.absent}")
+    for f in CONTRACT:  # same name, same meaning: the contract's parameters, in its order
+        if f.name in functions and parameters(functions[f.name]) != f.parameters:
+            problems.append(f"{f.name}{parameters(functions[f.name])}, expected {f.name}{f.parameters}")
+    found_constants = registry.constants(library.path)
+    if not (found_constants.get("NAME") == library.name and found_constants.get("TITLE") and str(found_constants.get("INSTALL", "")).startswith("pip install ")
+            and isinstance(found_constants.get("POSITION"), int) and isinstance(found_constants.get("MODES"), tuple)
+            and found_constants.get("REQUIRES")):
+        problems.append(f"constants NAME, TITLE, INSTALL, POSITION, MODES, REQUIRES missing or malformed: {found_constants}")
+    text = library.path.read_text()
+    if "def configure" in text and "def build_model" in text and text.index("def configure") > text.index("def build_model"):
+        problems.append("configure comes after build_model")  # precision set in one visible place, first
+    return problems
 
 
 @pytest.mark.parametrize("name", registry.FRAMEWORKS)
-def test_same_parameters_under_the_same_name(name):
-    """Same name, same meaning: every contract function takes the contract's parameters, in
-    its order, in every file (a library that needs something else has a helper of its own)."""
-    functions = top_level_functions(ROOT / "implementations" / f"{name}_backend.py")
-    for f in CONTRACT:
-        if f.name in functions:
-            assert parameters(functions[f.name]) == f.parameters, f"{name}_backend.{f.name}"
+def test_every_implementation_file_has_the_contracts_shape(name):
+    assert layout_problems(registry.LIBRARIES[name]) == []
 
 
-@pytest.mark.parametrize("name", registry.FRAMEWORKS)
-def test_module_constants(name):
-    """What the registry reads from each file, without importing it."""
-    path = ROOT / "implementations" / f"{name}_backend.py"
-    found = registry.constants(path)
-    assert found["NAME"] == name and found["TITLE"] and found["INSTALL"].startswith("pip install ")
-    assert isinstance(found["POSITION"], int) and isinstance(found["MODES"], tuple) and found["REQUIRES"]
-    text = path.read_text()
-    assert text.index("def configure") < text.index("def build_model")  # precision set in one visible place
+def test_the_layout_check_sees_a_file_out_of_shape(tmp_path):
+    """The check above can fail: a swapped parameter, a missing function, a missing constant."""
+    text = (ROOT / "implementations" / "jax_backend.py").read_text()
+    bad = tmp_path / "bad_backend.py"
+    bad.write_text(text.replace("def loss(model: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array)",
+                                "def loss(model: list[jax.Array], x: jax.Array, spec: ModelSpec, t: jax.Array)")
+                   .replace("def weights_of(", "def _weights_of(").replace('TITLE = "JAX"\n', ""))
+    problems = layout_problems(registry.Library("bad", "bad", "bad_backend", "numpy", "pip install numpy", path=bad))
+    assert len(problems) == 3, problems
+    assert any("loss(" in p for p in problems) and any("weights_of" in p for p in problems)
 
 
 def test_the_registry_orders_by_position_with_numpy_first():

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from shared.commands import code
-from shared.sidebyside import LIBRARIES, PARALLEL_LIBRARIES, PARALLEL_ROWS, ROWS, SURPRISES, cells
+from shared.sidebyside import PARALLEL_ROWS, ROWS, SURPRISES, cells, engine_titles, library_titles
 from shared.sidebyside_html import page
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def test_every_cell_is_there_and_every_block_is_the_source():
         anchor = "surprises" if row == SURPRISES else row
         start = text.index(f'<tr id="{anchor}">')
         segment = text[start:text.index("</tr>", start)]
-        assert re.findall(r'<td data-lib="(\w+)">', segment) == list(LIBRARIES), row
+        assert re.findall(r'<td data-lib="(\w+)">', segment) == list(library_titles()), row
     blocks = PIECE.findall(text)
     assert len(blocks) >= sum(len(c.pieces) for c in cells().values())
     for name, path, first, last, body in blocks:
@@ -51,13 +51,13 @@ def test_every_cell_is_there_and_every_block_is_the_source():
 
 def test_the_data_parallel_engines_are_on_the_page_cell_by_cell():
     text = generated()
-    table = cells(tuple(PARALLEL_LIBRARIES), parallel=True)
+    table = cells(tuple(engine_titles()), parallel=True)
     for row in PARALLEL_ROWS:
         anchor = "parallel-" + ("surprises" if row == SURPRISES else row)
         start = text.index(f'<tr id="{anchor}">')
         segment = text[start:text.index("</tr>", start)]
-        assert re.findall(r'<td data-lib="(\w+)">', segment) == list(PARALLEL_LIBRARIES), row
-        for library in PARALLEL_LIBRARIES:
+        assert re.findall(r'<td data-lib="(\w+)">', segment) == list(engine_titles()), row
+        for library in engine_titles():
             assert all(f'data-name="{p.name}" data-file="{p.path}"' in segment for p in table[(library, row)].pieces)
     assert table[("keras", "train_step")].pieces == () and "fit takes each step" in text
     assert [p.name for p in table[("jax", "build_model")].pieces] == ["build_model", "_global"]

@@ -12,7 +12,7 @@ import os
 
 from shared.args import Parser, check_output_path, choice_list, guarded
 from shared.errors import UsageError
-from shared.sidebyside import LIBRARIES, ROOT, ROWS, SURPRISES, Cell, cells
+from shared.sidebyside import ROOT, ROWS, SURPRISES, Cell, cells, library_titles
 
 DEFAULT_REPORT = "results/cpu_xor.json"  # relative to the repository, wherever the command runs
 PARALLEL_REPORT = "results/parallel_cpu.json"  # `compare.py parallel`'s, for the data-parallel section
@@ -22,8 +22,8 @@ COLUMN_MIN = 56  # characters a column needs to be readable; narrower terminals 
 def build_parser() -> Parser:
     p = Parser(prog="compare.py code", description=__doc__.splitlines()[0])
     p.add_argument("function", nargs="?", help=f"a row: {', '.join(ROWS)}")
-    p.add_argument("--frameworks", type=choice_list(tuple(LIBRARIES), "library"), default=None,
-                   help="all (default) or a comma list of " + ",".join(LIBRARIES))
+    p.add_argument("--frameworks", type=choice_list(tuple(library_titles()), "library"), default=None,
+                   help="all (default) or a comma list of " + ",".join(library_titles()))
     p.add_argument("--list", action="store_true", help="list the rows")
     p.add_argument("--html", metavar="PATH", help="write the side-by-side page to PATH")
     p.add_argument("--report", metavar="FILE", default=None, help=f"report JSON for the page's proof (default {DEFAULT_REPORT})")
@@ -106,12 +106,12 @@ def show(row: str, libraries: list[str], console) -> None:
     if console.width >= COLUMN_MIN * len(libraries):
         table = Table(title=row, title_justify="left", show_lines=True, expand=True)
         for library in libraries:
-            table.add_column(LIBRARIES[library], ratio=1, overflow="fold")
+            table.add_column(library_titles()[library], ratio=1, overflow="fold")
         table.add_row(*(_renderable(table_cells[(lib, row)]) for lib in libraries))
         console.print(table)
         return
     for library in libraries:  # too narrow for columns: one below the other
-        console.print(Rule(f"{LIBRARIES[library]} · {row}"))
+        console.print(Rule(f"{library_titles()[library]} · {row}"))
         console.print(_renderable(table_cells[(library, row)]))
 
 
@@ -132,7 +132,7 @@ def _main(argv: list[str]) -> int:
     row = row_named(args.function)
     from rich.console import Console
 
-    show(row, list(args.frameworks or LIBRARIES), Console())
+    show(row, list(args.frameworks or library_titles()), Console())
     return 0
 
 

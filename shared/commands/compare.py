@@ -33,14 +33,15 @@ from shared.worker import DEFAULT_TIMEOUT_S
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="compare.py", description="Train the same network in NumPy, PyTorch, TensorFlow, Keras and JAX "
+    titles = [registry.LIBRARIES[n].title for n in registry.listed()]
+    p = Parser(prog="compare.py", description=f"Train the same network in {', '.join(titles[:-1])} and {titles[-1]} "
                "from identical initial weights and sample order; check parity with NumPy and time each library. "
                "Sub-commands (each with --help): `compare.py scale` the GPU-vs-CPU scaling study, `compare.py code` the "
                "implementations side by side, `compare.py parallel` data-parallel training on each library's own engine.")
     p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
     p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.KERAS_TARGETS), "library",
-                                                    registry.FRAMEWORKS), default=None,
-                   help="all (default: every installed library) or a comma list of numpy,torch,tensorflow,keras,jax; "
+                                                    registry.listed()), default=None,
+                   help=f"all (default: every installed library) or a comma list of {','.join(registry.listed())}; "
                         "keras means Keras on each installed backend, keras:tensorflow, keras:jax or keras:torch one")
     p.add_argument("--arch", type=architecture, help="layer sizes, inputs first, e.g. 2,4,3,1 (default: the task's)")
     p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="hidden activation (default: the task's, tanh)")
@@ -78,7 +79,7 @@ def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
     missing library is a usage error. In float64, Keras' JAX and torch backends (which compute
     in float32) are skipped with the reason unless named themselves."""
     explicit = args.frameworks is not None and args.frameworks.explicit
-    named = list(args.frameworks or registry.FRAMEWORKS)
+    named = list(args.frameworks or registry.listed())
     if args.book:
         if explicit and named != ["numpy"]:
             raise UsageError("--book runs the seed's NumPy program only; drop --frameworks or use --frameworks numpy")

@@ -23,7 +23,7 @@ def _main(argv: list[str]) -> int:
 
     p = Parser(prog="compare.py scale", description=study.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a tiny sweep (for tests)")
-    p.add_argument("--frameworks", type=choice_list(registry.FRAMEWORKS, "library"), default=list(registry.FRAMEWORKS))
+    p.add_argument("--frameworks", type=choice_list(registry.listed(), "library"), default=list(registry.listed()))
     p.add_argument("--device", choices=[*DEVICES, "all"], default="all")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     add_report_flags(p, plots="write the step-time figure into DIR")

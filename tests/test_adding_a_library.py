@@ -1,0 +1,57 @@
+"""Adding a library is adding one implementation file: the registry, `compare.py`'s table and
+its `--frameworks all`, the side-by-side page and the layout check all find it from that file
+alone (README, "Adding a library"). Shown with tests/added/tiny_backend.py, a made-up library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_layout import layout_problems
+
+from shared import cli, registry, sidebyside
+from shared.commands.compare import build_parser
+from shared.sidebyside_html import count_in_words, page
+
+ROOT = Path(__file__).resolve().parent.parent
+ADDED = ROOT / "tests" / "added" / "tiny_backend.py"
+
+
+@pytest.fixture
+def tiny(monkeypatch) -> registry.Library:
+    monkeypatch.setattr(registry, "LIBRARIES", dict(registry.LIBRARIES))  # gone again after the test
+    return registry.add_file(ADDED, "tests.added.tiny_backend")
+
+
+def test_the_registry_and_the_layout_check_find_it(tiny):
+    assert (tiny.name, tiny.title, tiny.install, tiny.position) == ("tiny", "Tiny", "pip install numpy", 9)
+    assert registry.listed() == (*registry.FRAMEWORKS, "tiny")  # POSITION 9: after the shipped ones
+    assert layout_problems(tiny) == []
+    assert build_parser().parse_args(["--frameworks", "all"]).frameworks == [*registry.FRAMEWORKS, "tiny"]
+
+
+def test_the_page_gives_it_a_column_with_every_row(tiny):
+    assert sidebyside.library_titles()["tiny"] == "Tiny"
+    table = sidebyside.cells()
+    for row in sidebyside.ROWS:
+        assert table[("tiny", row)].pieces and table[("tiny", row)].pieces[0].path == "tests/added/tiny_backend.py", row
+    html = page(None, "no report")
+    count = count_in_words(len(registry.listed()))  # one more than the shipped libraries, in words
+    assert '<th data-lib="tiny">Tiny</th>' in html and f"the same network in {count} libraries" in html
+    assert f'<button id="show-all" type="button">all {count}</button>' in html
+
+
+def test_compare_runs_it_in_parity_and_shows_it_in_the_table(tiny, tmp_path, capsys):
+    path = tmp_path / "report.json"
+    code = cli.main(["--frameworks", "numpy,tiny", "--steps", "20", "--repeat", "1", "--device", "cpu", "--json", str(path)])
+    assert code == 0
+    rows = [r for r in json.loads(path.read_text())["runs"] if r["framework"] == "tiny"]
+    assert [(r["mode"], r["status"]) for r in rows] == [("eager", "ok"), ("compiled", "skipped")]  # MODES: eager only
+    assert rows[0]["parity_ok"] and rows[1]["reason"] == "tiny has no compiled mode"
+    assert rows[0]["diff"]["scaled"] == 0.0  # it computes with NumPy: exactly the reference
+    assert "tiny" in capsys.readouterr().out
+
+
+def test_the_readme_shows_the_contract_as_written_once():
+    assert sidebyside.contract_markdown() in (ROOT / "README.md").read_text()
