@@ -12,8 +12,9 @@ import numpy as np
 from shared import registry
 from shared.live import LiveLine
 from shared.parallel import Outcome, run_engine, usable_cpus
+from shared.parity import compare, in_parity
 from shared.report import number
-from shared.runner import compare, shape_problem
+from shared.runner import shape_problem
 from shared.termtable import Column
 from shared.tolerances import TOLERANCES, scaled_diff, tolerance
 
@@ -97,7 +98,7 @@ class Study:
         median = statistics.median(us) if us else None
         row.update({
             "engine_name": chief.info.get("engine", registry.ENGINES[engine].title), "dtype": out.dtype, "diff": diff,
-            "parity_ok": bool(diff["dtype_ok"] and diff["scaled"] <= tolerance(self.config["dtype"])),
+            "parity_ok": in_parity(diff, self.config["dtype"]),
             "replicas_max_diff": replicas, "replicas_ok": replicas <= tolerance(self.config["dtype"]),
             "repeatable": chief.info.get("repeatable"), "repeats_max_diff": chief.info.get("repeats_max_diff"),
             "evidence": {k: chief.info[k] for k in ("all_reduce_ops", "batch_split_over") if k in chief.info},

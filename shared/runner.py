@@ -18,8 +18,9 @@ from shared import registry
 from shared.environment import describe
 from shared.interface import Problem, TrainOutput
 from shared.live import LiveLine
+from shared.parity import compare, in_parity
 from shared.tasks import Dataset, Task, accuracy
-from shared.tolerances import TOLERANCES, abs_diff, scaled_diff
+from shared.tolerances import TOLERANCES
 from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerGoneError, WorkerJob
 
 # Modes too slow per step to run a 10,000-step schedule in the default run (milliseconds per
@@ -66,35 +67,6 @@ def shape_problem(out: TrainOutput, problem: Problem) -> str | None:
     if shapes != wanted:
         return f"returned weights of shapes {shapes}, expected {wanted}"
     return None
-
-
-def dtype_problem(out: TrainOutput, dtype: str) -> str | None:
-    """Why a result was not computed in `dtype`, or None: the dtype the library reports, and
-    the dtype of every array it returned (predictions, each weight matrix, the loss history)."""
-    if out.dtype != dtype:
-        return f"computed in {out.dtype}, asked for {dtype}"
-    arrays = [("predictions", out.predictions), *((f"weights[{i}]", w) for i, w in enumerate(out.weights)),
-              ("loss history", out.loss_history)]
-    for what, array in arrays:
-        found = np.asarray(array).dtype
-        if found != np.dtype(dtype):
-            return f"{what} returned in {found}, asked for {dtype}"
-    return None
-
-
-def compare(out: TrainOutput, ref: TrainOutput, dtype: str) -> dict:
-    """Differences from the reference: dtypes first, then values."""
-    wrong_dtype = dtype_problem(out, dtype)
-    if wrong_dtype:
-        return {"dtype_ok": False, "dtype_problem": wrong_dtype, "scaled": float("inf"), "max_abs_diff": float("inf"),
-                "predictions": None, "weights": None, "loss_history": None}
-    same_layers = len(out.weights) == len(ref.weights)
-    weights_abs = max(abs_diff(w, r) for w, r in zip(out.weights, ref.weights)) if same_layers else float("inf")
-    weights_scaled = max(scaled_diff(w, r) for w, r in zip(out.weights, ref.weights)) if same_layers else float("inf")
-    parts = {"predictions": abs_diff(out.predictions, ref.predictions), "weights": weights_abs,
-             "loss_history": abs_diff(out.loss_history, ref.loss_history)}
-    scaled = max(scaled_diff(out.predictions, ref.predictions), weights_scaled, scaled_diff(out.loss_history, ref.loss_history))
-    return {"dtype_ok": True, "scaled": scaled, "max_abs_diff": max(parts.values()), **parts}
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -292,7 +264,7 @@ class Harness:
         diff = compare(result.timed.first, self.reference(steps), self.problem.spec.dtype)
         row["max_abs_diff"] = _finite_or_none(diff["max_abs_diff"])
         row["diff"] = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in diff.items()}
-        row["parity_ok"] = diff["dtype_ok"] and diff["scaled"] <= self.report["parity"]["tolerance"]
+        row["parity_ok"] = in_parity(diff, self.problem.spec.dtype)
         return row
 
     def _verdict(self) -> None:

@@ -24,10 +24,10 @@ from shared.errors import one_line
 from shared.interface import DEVICES, ModelSpec, Problem, Schedule
 from shared.live import LiveLine
 from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
+from shared.parity import compare, in_parity
 from shared.randomness import draw
 from shared.termtable import Column
 from shared.timing import time_runner
-from shared.tolerances import scaled_diff, tolerance
 
 N_FEATURES = 8
 SWEEPS = {
@@ -117,10 +117,8 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
                     references[(width, batch)] = timed.first
                 ref = references.get((width, batch))
                 if ref is not None and name != "numpy":
-                    diff = max(scaled_diff(timed.first.predictions, ref.predictions),
-                               scaled_diff(timed.first.loss_history, ref.loss_history),
-                               *(scaled_diff(a, b) for a, b in zip(timed.first.weights, ref.weights)))
-                    row |= {"max_abs_diff": diff, "parity_ok": diff <= tolerance(dtype)}
+                    diff = compare(timed.first, ref, dtype)  # the scaled difference, despite the key's name
+                    row |= {"max_abs_diff": diff["scaled"], "parity_ok": in_parity(diff, dtype)}
                 rows.append(row)
                 if spent > CELL_BUDGET_S:
                     stopped = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from shared import registry
-from shared.runner import dtype_problem
+from shared.parity import dtype_problem
 from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
 from shared.tolerances import scaled_diff
 

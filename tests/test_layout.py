@@ -42,11 +42,10 @@ def layout_problems(library: registry.Library) -> list[str]:
     for f in CONTRACT:  # same name, same meaning: the contract's parameters, in its order
         if f.name in functions and parameters(functions[f.name]) != f.parameters:
             problems.append(f"{f.name}{parameters(functions[f.name])}, expected {f.name}{f.parameters}")
-    found_constants = registry.constants(library.path)
-    if not (found_constants.get("NAME") == library.name and found_constants.get("TITLE") and str(found_constants.get("INSTALL", "")).startswith("pip install ")
-            and isinstance(found_constants.get("POSITION"), int) and isinstance(found_constants.get("MODES"), tuple)
-            and found_constants.get("REQUIRES")):
-        problems.append(f"constants NAME, TITLE, INSTALL, POSITION, MODES, REQUIRES missing or malformed: {found_constants}")
+    c = registry.constants(library.path)
+    if not (c.get("NAME") == library.name and c.get("TITLE") and str(c.get("INSTALL", "")).startswith("pip install ")
+            and isinstance(c.get("POSITION"), int) and isinstance(c.get("MODES"), tuple) and c.get("REQUIRES")):
+        problems.append(f"constants NAME, TITLE, INSTALL, POSITION, MODES, REQUIRES missing or malformed: {c}")
     text = library.path.read_text()
     if "def configure" in text and "def build_model" in text and text.index("def configure") > text.index("def build_model"):
         problems.append("configure comes after build_model")  # precision set in one visible place, first
