@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -290,7 +291,9 @@ def test_the_live_line_says_what_for_how_long_and_is_silent_when_off():
     assert out.getvalue() == ""
 
 
-def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, capsys):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, capsys, signum, code):
+    """Ctrl-C and SIGTERM alike (the one driver of compare, scale and parallel), sent for real."""
     from shared import cli
 
     real, calls = scale.measure, []
@@ -298,11 +301,12 @@ def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, 
     def interrupted(*args, **kwargs):
         calls.append(args)
         if len(calls) == 3:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the handler raises here
         return real(*args, **kwargs)
 
     monkeypatch.setattr(scale, "measure", interrupted)
-    assert cli.main(["scale", "--quick", "--frameworks", "numpy", "--device", "cpu"]) == 130
+    assert cli.main(["scale", "--quick", "--frameworks", "numpy", "--device", "cpu"]) == code
     err = capsys.readouterr().err
     assert "Interrupted; sizes that finished:" in err and "no report files written" in err
     finished = [line for line in err.splitlines() if line.startswith("numpy ") and line.endswith(" ok")]

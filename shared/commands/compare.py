@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
-import sys
 
 from shared import registry
 from shared.args import (
@@ -26,7 +24,7 @@ from shared.args import (
     timeout,
 )
 from shared.csvdata import delimiter_from_flag
-from shared.errors import Terminated, UsageError, raise_terminated
+from shared.errors import UsageError
 from shared.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
 from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
 from shared.worker import DEFAULT_TIMEOUT_S
@@ -148,29 +146,26 @@ def _main(argv: list[str]) -> int:
               "standardized": (not args.no_standardize) and task.standardize,
               "command": "python compare.py " + " ".join(shlex.quote(a) for a in argv)}
     json_to_stdout = args.json == "-"
-    from shared.live import LiveLine
+    from shared.commands.driver import run_interruptible
+    from shared.report import print_table
     from shared.termtable import report_console
 
     console = report_console(json_to_stdout)
-    live = LiveLine(console, enabled=console.is_terminal and not json_to_stdout)
-    harness = Harness(task, dataset, problem, request, config, progress=live)
-    previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the workers are stopped on the way out
-    try:
-        with live:
-            report = harness.run()
-    except KeyboardInterrupt as stop:
-        from shared.report import print_table
+    started: list = []
 
-        report = harness.report
-        if report["runs"]:
-            harness.finish()
-            err = report_console(stderr=True)
+    def work(live) -> dict:
+        started.append(Harness(task, dataset, problem, request, config, progress=live))
+        return started[0].run()
+
+    def print_partial(err) -> None:
+        if started and started[0].report["runs"]:
+            started[0].finish()
             err.print("Interrupted; runs that finished:", highlight=False)
-            print_table(report, err, args.wide)
-        print("compare.py: interrupted; no report files written", file=sys.stderr)
-        return 143 if isinstance(stop, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+            print_table(started[0].report, err, args.wide)
+
+    report = run_interruptible("compare.py", console, json_to_stdout, work, print_partial)
+    if isinstance(report, int):
+        return report
     return write_outputs(report, args, console, problem, dataset)
 
 

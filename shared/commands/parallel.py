@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
-import sys
 
 from shared import registry
 from shared.args import (
@@ -26,7 +24,6 @@ from shared.args import (
     seed,
     timeout,
 )
-from shared.errors import Terminated, raise_terminated
 from shared.interface import DTYPES
 from shared.parallel import check_layout
 from shared.tasks import TASKS
@@ -93,27 +90,27 @@ def _main(argv: list[str]) -> int:
               "record_every": problem.schedule.record_every, "seed": args.seed, "workers": args.workers,
               "hosts": args.hosts, "repeat": args.repeat, "engines": engines, "timeout_s": args.timeout,
               "command": "python compare.py parallel " + " ".join(shlex.quote(a) for a in argv)}
-    from shared.live import LiveLine
+    from shared.commands.driver import run_interruptible
     from shared.parallel_report import Study, markdown, print_table
     from shared.termtable import report_console
 
     json_to_stdout = args.json == "-"
     console = report_console(json_to_stdout)
-    live = LiveLine(console, enabled=console.is_terminal and not json_to_stdout)
-    study = Study(problem, config, debug=args.debug, progress=live)
-    previous = signal.signal(signal.SIGTERM, raise_terminated)  # like Ctrl-C: the hosts are stopped on the way out
-    try:
-        with live:
-            report = study.run()
-    except KeyboardInterrupt as stop:
+    study = Study(problem, config, debug=args.debug)
+
+    def work(live) -> dict:
+        study.progress = live
+        return study.run()
+
+    def print_partial(err) -> None:
         if study.report["rows"]:
-            err = report_console(stderr=True)
             err.print("Interrupted; runs that finished:", highlight=False)
             print_table(study.finish(), err, args.wide)
-        print("compare.py parallel: interrupted; every host process stopped; no report files written", file=sys.stderr)
-        return 143 if isinstance(stop, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+    report = run_interruptible("compare.py parallel", console, json_to_stdout, work, print_partial,
+                               stopped="every host process stopped; ")
+    if isinstance(report, int):
+        return report
     if args.plots:
         from shared.parallel_report import figure
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 
 from shared import registry
 from shared.interface import DEVICES
@@ -29,8 +28,8 @@ def _main(argv: list[str]) -> int:
     add_report_flags(p, plots="write the step-time figure into DIR")
     args = p.parse_args(argv)
     check_report_paths(args)
+    from shared.commands.driver import run_interruptible
     from shared.environment import describe, gpu_name, versions_of
-    from shared.live import LiveLine
     from shared.report import write_reports
     from shared.termtable import report_console
 
@@ -43,17 +42,17 @@ def _main(argv: list[str]) -> int:
     config = {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
               "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
               "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep}
-    try:
-        with LiveLine(console, enabled=console.is_terminal and not json_to_stdout) as live:
-            run_sweep(sweep, frameworks, devices, args.dtype, live, rows)
-    except KeyboardInterrupt:
+
+    def print_partial(err) -> None:
         if rows:
-            err = report_console(stderr=True)
             err.print("Interrupted; sizes that finished:", highlight=False)
             print_tables({"config": config, "rows": rows, "crossovers": crossovers(rows), "growth": growth(rows)}, err,
                          args.wide)
-        print("compare.py scale: interrupted; no report files written", file=sys.stderr)
-        return 130
+
+    stopped = run_interruptible("compare.py scale", console, json_to_stdout,
+                                lambda live: run_sweep(sweep, frameworks, devices, args.dtype, live, rows), print_partial)
+    if isinstance(stopped, int):
+        return stopped
     versions: dict[str, str] = {}
     gpu = None
     with registry.quiet_native_stderr():

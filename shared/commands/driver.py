@@ -1,0 +1,39 @@
+"""The one flow every long sub-command (compare, scale, parallel) runs its work through: the
+live progress line, Ctrl-C and SIGTERM handled alike (SIGTERM raises like Ctrl-C, so every
+worker or host is stopped on the way out by the code that started it), the partial table of
+what finished, and the exit status: 130 for Ctrl-C, 143 for SIGTERM, no report file written.
+Report flags are checked before the work (shared/args.py) and written whole afterwards
+(shared/report.py)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from rich.console import Console
+
+from shared.errors import Terminated, raise_terminated
+from shared.live import LiveLine
+from shared.termtable import report_console
+
+T = TypeVar("T")
+
+
+def run_interruptible(command: str, console: Console, json_to_stdout: bool, work: Callable[[LiveLine], T],
+                      print_partial: Callable[[Console], None], stopped: str = "") -> T | int:
+    """`work(live)`'s result, or the exit status of an interrupted run after `print_partial`
+    has shown what finished (on stderr) and one line has said what happened. `stopped`: what
+    the interruption stopped, for that line ("every host process stopped; ")."""
+    live = LiveLine(console, enabled=console.is_terminal and not json_to_stdout)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        with live:
+            return work(live)
+    except KeyboardInterrupt as stop:
+        print_partial(report_console(stderr=True))
+        print(f"{command}: interrupted; {stopped}no report files written", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
