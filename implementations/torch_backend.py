@@ -1,7 +1,8 @@
 """PyTorch: `nn.Linear` layers, gradients from autograd.
 
-Eager mode is autograd step by step from Python: `torch.autograd.grad`, then the update
-`torch.optim.SGD` makes, in place.
+Eager mode is autograd step by step from Python: `torch.autograd.grad`, then plain SGD in
+place, p ← p − lr·g (the contract's `train_step` takes the learning rate; `torch.optim.SGD`
+fuses the same update as p.add_(g, alpha=−lr), which can round differently in the last bit).
 Compiled mode puts the whole schedule in one program, as the JAX and TensorFlow files do:
 `torch.compile(fullgraph=True)` of a `while_loop` (a higher-order op, still marked private) over
 the stretches between recorded losses, each a `while_loop` over its steps, each step one pure
@@ -130,8 +131,8 @@ def gradients(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor, t: t
 
 
 def train_step(model: torch.nn.Sequential, spec: ModelSpec, x: torch.Tensor, t: torch.Tensor, lr: float) -> torch.nn.Sequential:
-    """In place, the update `torch.optim.SGD` makes without momentum (an optimizer object would
-    hold the learning rate; here it is the contract's argument)."""
+    """In place, p ← p − lr·g: plain SGD, as `torch.optim.SGD` without momentum (an optimizer
+    object would hold the learning rate; here it is the contract's argument)."""
     grads = gradients(model, spec, x, t)
     with torch.no_grad():
         for p, g in zip(model.parameters(), grads):

@@ -16,7 +16,6 @@ for it in their next collective).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import pickle
 import shutil
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 
 from shared import registry
 from shared.errors import UsageError
-from shared.processes import become_subreaper, end_group, marked_env, new_mark
+from shared.processes import become_subreaper, end_group, marked_env, members, new_mark
 
 KILL_GRACE_S = 5.0
 PORT_TRIES = 3  # runs on fresh ports when another process took one before the hosts bound it
@@ -142,16 +141,17 @@ def free_ports(count: int) -> list[int]:
 
 
 def port_taken(port: int) -> bool:
-    """Whether another process holds `port` now, on the loopback address or on every address (JAX's
-    coordinator binds [::]). A socket of our own hosts left in TIME_WAIT does not count."""
-    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::")):
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((address, port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return True  # (no IPv6 here is EADDRNOTAVAIL or EAFNOSUPPORT: not taken)
+    """Whether a process is listening on `port` now, on any address (JAX's coordinator binds
+    [::]), read from the kernel's socket tables. Called once the run's hosts are gone, so the
+    listener is another process's. A socket of our own hosts left in TIME_WAIT is not listening
+    and does not count (a bind test would count it whenever the engine's listener lacks
+    SO_REUSEADDR)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    return True
     return False
 
 
@@ -163,8 +163,9 @@ def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-    if engine == "keras":
-        env["KERAS_BACKEND"] = "jax"
+    backend = registry.split(registry.ENGINES[engine].target)[1]
+    if backend:  # a Keras engine: the backend it needs, read by Keras when imported
+        env["KERAS_BACKEND"] = backend
     if dtype == "float64":
         env["JAX_ENABLE_X64"] = "1"
     else:
@@ -273,11 +274,13 @@ class HostGroup:
     def stop(self) -> None:
         """SIGKILL every host's process group, reap the hosts, then wait until everything they
         started has exited and been reaped: nothing of the run outlives this call."""
+        hosts = [p.pid for p in self.processes]
+        seen = [pid for host in hosts for pid, _, _ in members(host, self.mark)]  # before any of them can exit
         for p in self.processes:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
         for p in self.processes:
-            end_group(p.pid, self.mark)  # returns once the host too has exited: it only awaits its reaping
+            end_group(p.pid, self.mark, keep=hosts, seen=seen)  # returns once the hosts too have exited
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(KILL_GRACE_S)
 

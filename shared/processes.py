@@ -17,6 +17,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Iterable
 
 RUN_MARK = "NN_ROSETTA_RUN"  # one value per process group the harness leads
 PARENT_MARK = "NN_ROSETTA_PARENT"  # the harness's pid, for die_with_parent and the tests
@@ -93,18 +94,22 @@ def members(group: int, mark: str | None) -> list[tuple[int, str, int]]:
     return found
 
 
-def end_group(group: int, mark: str | None, grace_s: float = END_GRACE_S) -> list[int]:
+def end_group(group: int, mark: str | None, keep: Iterable[int] = (), seen: Iterable[int] = (),
+              grace_s: float = END_GRACE_S) -> list[int]:
     """SIGKILL every process in process group `group` or carrying `mark`, and wait until each has
-    exited and, where it is this process's child, been reaped. The group's leader (pid `group`) is
-    left for whoever started it to reap, so that its Popen or multiprocessing object keeps its
-    exit status: call this after that.
+    exited and, where it is this process's child, been reaped.
+    `keep`: processes the caller started and reaps itself (its Popen or multiprocessing object
+    keeps their exit status): the group's leader always, and every other host of a run that
+    shares the mark. `seen`: processes found earlier (`members`), so that one which left the
+    group and has exited since, its environment no longer readable, is still reaped.
     Returns the pids still running after `grace_s` (none, unless the kernel is stuck); when it
-    returns none, the leader has exited too."""
+    returns none, the processes in `keep` have exited too."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
     me = os.getpid()
+    keep = {group, *keep}
     deadline = time.monotonic() + grace_s
-    seen: set[int] = set()  # a marked process outside the group is known only while alive: remember it
+    seen = set(seen)  # a marked process outside the group is known only while alive: remember it
     while True:
         found = {pid: (state, parent) for pid, state, parent in members(group, mark)}
         for pid in seen - found.keys():
@@ -115,9 +120,9 @@ def end_group(group: int, mark: str | None, grace_s: float = END_GRACE_S) -> lis
         left = []
         for pid, (state, parent) in found.items():
             if state == "Z":
-                if parent == me and pid != group:  # the leader's exit status is its starter's to collect
+                if parent == me and pid not in keep:  # ours (a subreaper's orphan): reaped now
                     with contextlib.suppress(ChildProcessError):
-                        os.waitpid(pid, os.WNOHANG)  # ours (a subreaper's orphan): reaped now
+                        os.waitpid(pid, os.WNOHANG)
                 continue  # exited; another process's zombie is its parent's to reap
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)

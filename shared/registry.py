@@ -58,9 +58,11 @@ def constants(path: Path) -> dict[str, object]:
     """The literal module-level constants of a Python file (NAME = "torch", ...), unimported."""
     found: dict[str, object] = {}
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) and node.value is not None else None
+        if isinstance(target, ast.Name):
             with contextlib.suppress(ValueError, TypeError, SyntaxError):
-                found[node.targets[0].id] = ast.literal_eval(node.value)
+                found[target.id] = ast.literal_eval(node.value)
     return found
 
 
@@ -77,40 +79,65 @@ def _engine(module: str, path: Path) -> Engine:
                   c.get("ABSENT", {}), path)
 
 
+BROKEN: dict[str, str] = {}  # implementation files that could not be read, and why (tests/test_layout.py fails on any)
+
+
+def _in_order(items: list) -> dict:
+    return {item.name: item for item in sorted(items, key=lambda item: (item.position, item.name))}
+
+
 def _discover(folder: Path, suffix: str, make) -> dict:
-    """Every `<name><suffix>.py` of a folder, in POSITION order: adding a library is adding a file."""
-    package = ".".join(folder.relative_to(IMPLEMENTATIONS.parent).parts)
-    found = [make(f"{package}.{path.stem}", path) for path in sorted(folder.glob(f"*{suffix}.py"))]
-    return {item.name: item for item in sorted(found, key=lambda item: (item.position, item.name))}
+    """Every `<name><suffix>.py` of a folder, in POSITION order: adding a library is adding a file.
+    A file that cannot be read (a syntax error, no NAME, a NAME already taken) is left out and
+    named in BROKEN, so that one bad file never breaks every command."""
+    package = ".".join(folder.relative_to(IMPLEMENTATIONS.parent).parts) if folder.is_relative_to(IMPLEMENTATIONS.parent) \
+        else folder.name
+    found: dict[str, object] = {}
+    for path in sorted(folder.glob(f"*{suffix}.py")):
+        try:
+            item = make(f"{package}.{path.stem}", path)
+        except (SyntaxError, KeyError, OSError) as exc:
+            BROKEN[str(path)] = f"cannot read its constants ({exc.__class__.__name__}: {exc})"
+            continue
+        if item.name in found:
+            BROKEN[str(path)] = f"NAME {item.name!r} is already {found[item.name].path}'s"
+            continue
+        found[item.name] = item
+    return _in_order(list(found.values()))
 
 
 LIBRARIES: dict[str, Library] = _discover(IMPLEMENTATIONS, "_backend", _library)
 ENGINES: dict[str, Engine] = _discover(IMPLEMENTATIONS / "parallel", "_parallel", _engine)
 FRAMEWORKS = tuple(LIBRARIES)  # the shipped libraries, in table order
 SHIPPED_ENGINES = tuple(ENGINES)  # the shipped engines (the tests register more)
-EXTRA: list[str] = []  # libraries registered at run time (the tests' deliberately broken ones)
 
 
 def register(name: str, module: str, requires: str = "numpy") -> None:
     """Add a library that is not shipped (the tests' libraries that crash, hang or lie on
-    purpose); `requires`: the package it needs."""
-    if name not in LIBRARIES:
-        EXTRA.append(name)
+    purpose; after every shipped one, never in place of one); `requires`: the package it needs."""
+    if name in LIBRARIES and LIBRARIES[name].path:
+        raise ValueError(f"{name!r} is an implementation file's library")
     LIBRARIES[name] = Library(name, name, module, requires, f"pip install {requires}")
 
 
 def register_engine(name: str, module: str, target: str = "numpy") -> None:
     """Add a data-parallel engine that is not shipped (the tests' engines that hang or fail on
     purpose); `target`: the library it needs, as `missing` names it."""
+    if name in ENGINES and ENGINES[name].path:
+        raise ValueError(f"{name!r} is an implementation file's engine")
     ENGINES[name] = Engine(name, "a test engine", module, target)
 
 
 def add_file(path: Path, module: str) -> Library:
     """Add an implementation file from elsewhere (a test's), exactly as a file in
-    implementations/ is found: from its own constants. It then shows everywhere a shipped one
-    does (tables, the page, the layout checks)."""
+    implementations/ is found: from its own constants, in POSITION order. It then shows
+    everywhere a shipped one does (tables, the page, the layout checks)."""
     library = _library(module, path)
-    LIBRARIES[library.name] = library
+    if library.name in LIBRARIES:
+        raise ValueError(f"NAME {library.name!r} is already {LIBRARIES[library.name].path}'s")
+    ordered = _in_order([*LIBRARIES.values(), library])
+    LIBRARIES.clear()
+    LIBRARIES.update(ordered)
     return library
 
 

@@ -158,7 +158,8 @@ def _proof(report: dict | None, report_path: str) -> str:
 def _controls(libraries: dict[str, str]) -> str:
     boxes = "".join(f'<label><input type="checkbox" id="show-{lib}" checked> {name}</label>' for lib, name in libraries.items())
     options = "".join(f'<option value="{lib}">{name}</option>' for lib, name in libraries.items())
-    right = options.replace('value="torch"', 'value="torch" selected')
+    second = list(libraries)[1]  # the page opens on the reference beside the first other library
+    right = options.replace(f'value="{second}"', f'value="{second}" selected')
     links = "".join(f'<a href="#{row}">{row}</a>' for row in ROWS)
     return (f'<nav id="controls"><span>Show: {boxes}</span>'
             f'<span>Read two: <select id="left" aria-label="left library">{options}</select> '

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
 from shared.errors import one_line
-from shared.processes import RUN_MARK, become_subreaper, die_with_parent, end_group, new_mark
+from shared.processes import RUN_MARK, become_subreaper, die_with_parent, end_group, members, new_mark
 
 if TYPE_CHECKING:  # not imported at run time: a fresh worker imports nothing heavy before its library
     from shared.interface import Problem
@@ -270,28 +270,32 @@ class Worker:
         kind, result = self.receive(f"while running {request.mode} on {request.device}", on_phase)
         return result
 
-    def kill(self) -> None:
+    def kill(self, seen: list[int] | tuple[int, ...] = ()) -> None:
         """SIGKILL the worker's whole process group, reap the worker, then wait until every
         process it started has exited and been reaped (shared/processes.py)."""
         pid = self.process.pid
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if pid is not None:
-            end_group(pid, self.job.mark)  # returns once the worker too has exited: it only awaits its reaping
+            if self.process.exitcode is None:  # not reaped yet: the pid is still the worker's
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            end_group(pid, self.job.mark, seen=seen)  # returns once the worker too has exited: it only awaits its reaping
         self.process.join(STOP_GRACE_S)
         if self.job.cache_dir:
             shutil.rmtree(self.job.cache_dir, ignore_errors=True)
 
     def close(self) -> None:
         """Ask the worker to exit; kill it (and its group) if it does not, or on any error."""
+        seen: list[int] = []
         if self.process.is_alive():
+            # What it started, found now: a helper in a session of its own that exits with the
+            # worker can no longer be recognised afterwards, yet is ours to reap.
+            seen = [pid for pid, _, _ in members(self.process.pid, self.job.mark)]
             with contextlib.suppress(Exception):
                 self.conn.send(None)
                 self.process.join(STOP_GRACE_S)
-        self.kill()  # helpers the worker started (its process group) go too
+        self.kill(seen)  # helpers the worker started (its process group) go too
         with contextlib.suppress(Exception):
             self.conn.close()
         with contextlib.suppress(Exception):

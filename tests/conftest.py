@@ -72,7 +72,7 @@ def assert_matches(out, ref, dtype: str, tol: float) -> float:
 def fake_library(monkeypatch):
     """Register a test-only library from tests/fakes/ for the length of one test."""
     def register(name: str) -> str:
-        for table in ("EXTRA", "LIBRARIES"):
+        for table in ("LIBRARIES",):
             monkeypatch.setattr(registry, table, getattr(registry, table).copy())
         registry.register(name, f"tests.fakes.{name}")
         return name

@@ -29,6 +29,19 @@ def test_the_registry_and_the_layout_check_find_it(tiny):
     assert registry.listed() == (*registry.FRAMEWORKS, "tiny")  # POSITION 9: after the shipped ones
     assert layout_problems(tiny) == []
     assert build_parser().parse_args(["--frameworks", "all"]).frameworks == [*registry.FRAMEWORKS, "tiny"]
+    assert registry.known()[:len(registry.listed())] == registry.listed()  # one order, whatever the insertion
+
+
+def test_an_added_file_takes_its_place_by_position_and_cannot_replace_one(monkeypatch, tmp_path):
+    monkeypatch.setattr(registry, "LIBRARIES", dict(registry.LIBRARIES))
+    early = tmp_path / "early_backend.py"
+    early.write_text(ADDED.read_text().replace('NAME = "tiny"', 'NAME = "early"').replace("POSITION = 9", "POSITION = 1"))
+    registry.add_file(early, "early_backend")
+    assert registry.listed().index("early") == 1 == registry.known().index("early")
+    with pytest.raises(ValueError, match="already"):
+        registry.add_file(early, "early_backend")
+    with pytest.raises(ValueError):
+        registry.register("torch", "tests.fakes.raises")
 
 
 def test_the_page_gives_it_a_column_with_every_row(tiny):

@@ -69,6 +69,24 @@ def test_the_layout_check_sees_a_file_out_of_shape(tmp_path):
     assert any("loss(" in p for p in problems) and any("weights_of" in p for p in problems)
 
 
+def test_every_implementation_file_could_be_read():
+    assert registry.BROKEN == {}
+
+
+def test_a_bad_file_is_left_out_and_named_not_fatal(tmp_path, monkeypatch):
+    """A syntax error, a missing NAME or a NAME already taken costs that file only."""
+    monkeypatch.setattr(registry, "BROKEN", {})
+    (tmp_path / "good_backend.py").write_text('NAME = "good"\nPOSITION = 1\n')
+    (tmp_path / "annotated_backend.py").write_text('NAME: str = "annotated"\n')
+    (tmp_path / "nameless_backend.py").write_text('TITLE = "No name"\n')
+    (tmp_path / "syntax_backend.py").write_text('NAME = "syntax"\ndef (\n')
+    (tmp_path / "twin_backend.py").write_text('NAME = "good"\n')
+    found = registry._discover(tmp_path, "_backend", registry._library)
+    assert list(found) == ["good", "annotated"]
+    assert sorted(Path(p).name for p in registry.BROKEN) == ["nameless_backend.py", "syntax_backend.py", "twin_backend.py"]
+    assert "already" in registry.BROKEN[str(tmp_path / "twin_backend.py")]
+
+
 def test_the_registry_orders_by_position_with_numpy_first():
     positions = [registry.LIBRARIES[n].position for n in registry.FRAMEWORKS]
     assert registry.FRAMEWORKS[0] == "numpy" and positions == sorted(positions) and len(set(positions)) == len(positions)

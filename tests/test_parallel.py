@@ -311,3 +311,18 @@ def test_free_ports_differ_and_are_free():
     for port in ports:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
+
+
+def test_a_port_is_taken_only_while_someone_listens_on_it():
+    """Not by a socket of ours left in TIME_WAIT (a listener without SO_REUSEADDR, closed first)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    assert parallel.port_taken(port)
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end of the connection goes to TIME_WAIT
+    server.close()
+    client.close()
+    assert not parallel.port_taken(port)

@@ -51,8 +51,8 @@ def build_parser() -> Parser:
                    help="run the N workers as H separate host processes that coordinate over 127.0.0.1 as hosts "
                         "of a cluster would, or a comma list of host counts (default 1; each H must divide each N)")
     p.add_argument("--task", choices=[t for t in TASKS], default=DEFAULT_TASK, help=f"what to train (default {DEFAULT_TASK})")
-    p.add_argument("--frameworks", type=choice_list(tuple(registry.ENGINES), "engine", registry.SHIPPED_ENGINES), default=None,
-                   help=f"all (default) or a comma list of {','.join(registry.SHIPPED_ENGINES)} (keras = Keras on its JAX backend)")
+    p.add_argument("--frameworks", type=choice_list(tuple(registry.ENGINES), "engine", registry.listed_engines()), default=None,
+                   help=f"all (default) or a comma list of {','.join(registry.listed_engines())} (keras = Keras on its JAX backend)")
     p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
     p.add_argument("--steps", type=positive_int, help="training steps (default: the task's)")
     p.add_argument("--batch-size", type=positive_int, help="the global batch, split across the workers (default: the task's)")
@@ -84,7 +84,7 @@ def _main(argv: list[str]) -> int:
         for workers in args.workers:
             check_layout(workers, hosts, problem.schedule.batch_size, dataset.x.shape[0],
                          per_sample_task=args.batch_size is None and task.batch_size == 1)
-    engines = list(args.frameworks or registry.SHIPPED_ENGINES)
+    engines = list(args.frameworks or registry.listed_engines())
     config = {"task": task.name, "arch": list(problem.spec.sizes), "loss": problem.spec.loss, "dtype": args.dtype,
               "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
               "record_every": problem.schedule.record_every, "seed": args.seed, "workers": args.workers,
