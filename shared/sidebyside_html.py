@@ -30,7 +30,8 @@ from shared.sidebyside import (
     seed_pieces,
 )
 
-TITLE = "nn-rosetta: the same network in five libraries, side by side"
+# Counted, never written: adding a library adds a column and changes the count (README, "Adding a library").
+TITLE = f"nn-rosetta: the same network in {len(LIBRARIES)} libraries, side by side"
 
 CSS = """
 :root { --line: #d0d7de; --muted: #57606a; --bg: #ffffff; --head: #f6f8fa; }
@@ -160,7 +161,7 @@ def _controls() -> str:
             f'<span>Read two: <select id="left" aria-label="left library">{options}</select> '
             f'<select id="right" aria-label="right library">{right}</select> '
             f'<button id="read-two" type="button">side by side</button> '
-            f'<button id="show-all" type="button">all five</button></span>'
+            f'<button id="show-all" type="button">all {len(LIBRARIES)}</button></span>'
             f'<span class="rows">Rows: {links}</span></nav>')
 
 
