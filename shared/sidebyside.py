@@ -1,4 +1,4 @@
-"""The five implementations aligned function by function, read from the files themselves.
+"""The implementations aligned function by function, read from the files themselves.
 
 Each implementation file has the same public functions in the same order (tests/test_layout.py);
 this module cuts each file into those functions with `ast`, attaches every private helper (and

@@ -1,0 +1,272 @@
+"""MLX: `mlx.nn.Linear` layers in an `nn.Module`, gradients from `nn.value_and_grad`, updates by
+`optim.SGD`.
+
+Eager mode is a Python loop of steps, each `nn.value_and_grad` then `optimizer.update`, and an
+`mx.eval` of the parameters after every step, as MLX's own examples train. Compiled mode is
+`mx.compile` of a block of BLOCK steps unrolled (the state, model and optimizer, declared as
+the compiled function's inputs and outputs), called from Python: `mx.compile` traces a Python
+function into one graph of MLX ops and fuses what it can, but it has no loop primitive (no
+`lax.scan`, no `while_loop`), so a loop inside a compiled function is unrolled at trace time
+and the schedule itself must stay in Python.
+
+Surprises:
+- `nn.Linear` stores its weight as (fan_out, fan_in), like PyTorch, and the bias apart:
+  weight = W[1:].T, bias = W[0].
+- Computation is lazy: an op only records a graph; `mx.eval` (or reading a value) computes it.
+  Without an `mx.eval` per step (or block) the graph of a whole schedule would pile up.
+- float64 exists on the CPU only (Metal has none). `mx.array(numpy_float64_array)` makes a
+  float32 array unless told the dtype, and `optim.SGD` keeps its learning rate as
+  `mx.array(lr)`, a float32 scalar, cast to the gradient's dtype at each update: 0.8 becomes
+  0.800000011920929, a float64 run with a float32 learning rate (5e-9 off NumPy after 2,000
+  XOR steps, out of parity). Every array here is made with an explicit dtype, the learning rate
+  included.
+- On the CPU `mx.exp` computes float64 with float32's approximation, and the sigmoid, softmax,
+  logsumexp and MLX's cross-entropy losses with it (2e-8 off NumPy, out of parity): see `exp`.
+- On Linux the `mlx[cpu]` build runs on the CPU only; on Apple silicon the default device is
+  the GPU (Metal), chosen here with `mx.set_default_device` (not measured by this project).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+
+from shared.interface import ModelSpec, Problem, Runner, TrainOutput
+
+NAME = "mlx"
+TITLE = "MLX"
+POSITION = 5
+REQUIRES = "mlx"
+INSTALL = 'pip install "mlx[cpu]==0.32.4"'
+MODES = ("eager", "compiled")
+
+def exp(z: mx.array) -> mx.array:
+    """`mx.exp`, except in float64: MLX's CPU `exp` is float32's approximation whatever the dtype
+    (relative error 2.6e-6 on [-30, 30], measured; ml-explore/mlx#3047, open in 0.32.4), and so
+    are `mx.sigmoid`, `mx.softmax`, `mx.logsumexp`, `mx.logaddexp` and the `nn.losses` built on
+    them. `mx.power` computes in double: e ** z is exp to 2e-15."""
+    if z.dtype == mx.float64:
+        return mx.power(mx.array(math.e, dtype=mx.float64), z)
+    return mx.exp(z)
+
+
+def sigmoid(z: mx.array) -> mx.array:
+    """Through `mx.tanh`, which is exact in float64 (unlike `mx.exp`), and stable for any z."""
+    return 0.5 * (1 + mx.tanh(0.5 * z))
+
+
+def logsumexp(z: mx.array) -> mx.array:
+    """Along the last axis, shifted by the (constant) max so that exp cannot overflow."""
+    top = mx.stop_gradient(mx.max(z, axis=-1, keepdims=True))
+    return mx.squeeze(top, -1) + mx.log(mx.sum(exp(z - top), axis=-1))
+
+
+def softmax(z: mx.array) -> mx.array:
+    e = exp(z - mx.stop_gradient(mx.max(z, axis=-1, keepdims=True)))
+    return e / mx.sum(e, axis=-1, keepdims=True)
+
+
+def softplus(z: mx.array) -> mx.array:
+    """log(1 + e^z) without overflow: max(z, 0) + log1p(e^-|z|)."""
+    return mx.maximum(z, 0) + mx.log1p(exp(-mx.abs(z)))
+
+
+ACTIVATIONS = {
+    "tanh": mx.tanh,
+    "sigmoid": sigmoid,
+    "relu": nn.relu,
+    "identity": lambda z: z,
+    "softmax": softmax,
+}
+
+# Steps per compiled block: the trace unrolls them, so a longer block is a longer compile and
+# fewer calls from Python (measured on XOR, README "Findings").
+BLOCK = 10
+
+
+class MLP(nn.Module):
+    """Linear layers with the hidden activation between them, as MLX's examples write an MLP;
+    calling it gives the logits."""
+
+    def __init__(self, sizes: tuple[int, ...], hidden_activation: str):
+        super().__init__()
+        self.layers = [nn.Linear(fan_in, fan_out) for fan_in, fan_out in zip(sizes, sizes[1:])]
+        self.hidden_activation = hidden_activation
+
+    def __call__(self, x: mx.array) -> mx.array:
+        for layer in self.layers[:-1]:
+            x = ACTIVATIONS[self.hidden_activation](layer(x))
+        return self.layers[-1](x)
+
+
+def versions() -> dict[str, str]:
+    return {"mlx": mx.__version__, "mlx_device": str(mx.default_device())}
+
+
+def configure(dtype: str) -> None:
+    """Precision, in one place: float64 is computed on the CPU only, so a float64 run makes the
+    CPU the default device (already so on Linux; on Apple silicon the default is the GPU)."""
+    if dtype == "float64":
+        mx.set_default_device(mx.cpu)
+
+
+def device_unavailable(device: str) -> str | None:
+    if device == "cpu" or mx.is_available(mx.gpu):
+        return None
+    return (f"MLX {mx.__version__} sees no GPU: this build (mlx[cpu] on Linux) runs on the CPU only; MLX's GPU is "
+            "Apple silicon's Metal (or, on Linux, the CUDA build mlx[cuda12]/[cuda13])")
+
+
+def _device(device: str) -> mx.Device:
+    return mx.gpu if device == "gpu" else mx.cpu
+
+
+def _dtype(dtype: str) -> mx.Dtype:
+    return getattr(mx, dtype)
+
+
+def build_model(problem: Problem, device: str) -> MLP:
+    """The model's arrays live in unified memory; the device is chosen where ops run (the default
+    device, set by `prepare`)."""
+    model = MLP(problem.spec.sizes, problem.spec.hidden_activation)
+    model.set_dtype(_dtype(problem.spec.dtype))
+    return set_weights(model, problem.weights)
+
+
+def set_weights(model: MLP, weights: tuple[np.ndarray, ...]) -> MLP:
+    """In place (the module swaps in new arrays: MLX arrays are immutable), with the dtype
+    named: `mx.array` of a float64 NumPy array is float32 otherwise."""
+    dtype = model.layers[0].weight.dtype
+    model.update({"layers": [{"weight": mx.array(w[1:].T, dtype=dtype), "bias": mx.array(w[0], dtype=dtype)}
+                             for w in weights]})
+    mx.eval(model.parameters())
+    return model
+
+
+def forward(model: MLP, spec: ModelSpec, x: mx.array) -> mx.array:
+    """The output layer's logits: the module ends with a Linear layer."""
+    return model(x)
+
+
+def predict(model: MLP, spec: ModelSpec, x: mx.array) -> mx.array:
+    return ACTIVATIONS[spec.output_activation](forward(model, spec, x))
+
+
+def loss(model: MLP, spec: ModelSpec, x: mx.array, t: mx.array) -> mx.array:
+    """The spec's loss, the cross-entropies from the logits. Written out rather than
+    `nn.losses.binary_cross_entropy`/`cross_entropy`, which compute with `mx.logaddexp` and
+    `mx.logsumexp`: float32-accurate in float64 (see `exp`)."""
+    z = forward(model, spec, x)
+    if spec.loss == "binary_crossentropy":
+        return mx.mean(softplus(z) - t * z)
+    if spec.loss == "softmax_crossentropy":
+        return mx.mean(logsumexp(z) - mx.sum(t * z, axis=-1))
+    y = ACTIVATIONS[spec.output_activation](z)
+    if spec.loss == "half_sse":
+        return mx.mean(0.5 * mx.sum((t - y) ** 2, axis=-1))
+    return nn.losses.mse_loss(y, t, reduction="mean")
+
+
+def gradients(model: MLP, spec: ModelSpec, x: mx.array, t: mx.array) -> dict:
+    """`nn.value_and_grad` differentiates with respect to the module's trainable parameters and
+    returns them as the module's own tree ({"layers": [{"weight", "bias"}, ...]})."""
+    return nn.value_and_grad(model, loss)(model, spec, x, t)[1]
+
+
+def train_step(model: MLP, spec: ModelSpec, x: mx.array, t: mx.array, lr: float) -> MLP:
+    """One update by `optim.SGD` (an optimizer made for the step: the contract hands the learning
+    rate in; `train` keeps one for the whole schedule), lazily: `mx.eval` computes it."""
+    sgd_step(model, _sgd(lr, model), spec, x, t)
+    return model
+
+
+def _sgd(lr: float, model: MLP) -> optim.SGD:
+    """Plain SGD whose learning rate has the model's dtype (a bare float becomes float32)."""
+    return optim.SGD(learning_rate=mx.array(lr, dtype=model.layers[0].weight.dtype))
+
+
+def sgd_step(model: MLP, optimizer: optim.SGD, spec: ModelSpec, x: mx.array, t: mx.array) -> mx.array:
+    """The step MLX's examples write: value and gradients, then the optimizer's update of the
+    module; the loss of the batch is returned."""
+    value, grads = nn.value_and_grad(model, loss)(model, spec, x, t)
+    optimizer.update(model, grads)
+    return value
+
+
+def train(model: MLP, problem: Problem, data: tuple[mx.array, ...], program) -> tuple[MLP, mx.array]:
+    """Run the schedule from Python. `program` (compiled mode) is `compiled_block`'s function,
+    BLOCK steps per call (fewer for the rest of a stretch); None runs `sgd_step` one step at a
+    time. Either way `mx.eval` computes each call's result before the next."""
+    spec, schedule = problem.spec, problem.schedule
+    x_all, t_all, indices = data
+    history = [loss(model, spec, x_all, t_all)]
+    if program is None:
+        optimizer = _sgd(schedule.lr, model)
+        state = [model.state, optimizer.state]
+        rows_of = [mx.array(rows) for rows in schedule.indices]  # one small index array per step, made once
+    step = 0
+    for chunk in schedule.chunks():
+        if program is None:
+            for rows in rows_of[step:step + chunk]:
+                sgd_step(model, optimizer, spec, x_all[rows], t_all[rows])
+                mx.eval(state)
+        else:
+            for first in range(step, step + chunk, BLOCK):
+                program.step(indices[first:min(first + BLOCK, step + chunk)])
+                mx.eval(program.state)
+        step += chunk
+        history.append(loss(model, spec, x_all, t_all))
+        mx.eval(history[-1])
+    return model, mx.stack(history)
+
+
+class CompiledBlock:
+    """Compiled mode's program: `mx.compile` of several steps unrolled, model and optimizer state
+    captured as the compiled function's inputs and outputs (as MLX documents for training)."""
+
+    def __init__(self, model: MLP, problem: Problem, data: tuple[mx.array, ...]):
+        x_all, t_all, _ = data
+        spec = problem.spec
+        self.optimizer = _sgd(problem.schedule.lr, model)
+        self.state = [model.state, self.optimizer.state]
+
+        @partial(mx.compile, inputs=self.state, outputs=self.state)
+        def steps(rows_block: mx.array) -> None:
+            for k in range(rows_block.shape[0]):  # unrolled when traced: one graph per block length
+                rows = rows_block[k]
+                sgd_step(model, self.optimizer, spec, x_all[rows], t_all[rows])
+
+        self.step = steps
+
+
+def weights_of(model: MLP) -> list[np.ndarray]:
+    """Back to the seed's layout: [bias; weight.T]."""
+    return [np.vstack([np.asarray(layer.bias)[None, :], np.asarray(layer.weight).T]) for layer in model.layers]
+
+
+def prepare(problem: Problem, mode: str, device: str) -> Runner:
+    configure(problem.spec.dtype)
+    if device == "gpu" and problem.spec.dtype == "float64":
+        raise ValueError("MLX computes float64 on the CPU only (Metal has no float64)")
+    dev, dtype = _device(device), _dtype(problem.spec.dtype)
+    mx.set_default_device(dev)
+    model = build_model(problem, device)
+    data = (mx.array(problem.x_train, dtype=dtype), mx.array(problem.t_train, dtype=dtype),
+            mx.array(problem.schedule.indices))
+    x_eval = mx.array(problem.x_eval, dtype=dtype)
+    program = CompiledBlock(model, problem, data) if mode == "compiled" else None  # traced at the first call
+
+    def run() -> TrainOutput:
+        mx.set_default_device(dev)  # process-wide: another runner may have changed it since
+        trained, history = train(set_weights(model, problem.weights), problem, data, program)
+        predictions = predict(trained, problem.spec, x_eval)
+        mx.eval(predictions, history)
+        dtype_name = str(predictions.dtype).removeprefix("mlx.core.")
+        return TrainOutput(weights_of(trained), np.asarray(predictions), np.asarray(history), dtype_name)
+
+    return run
