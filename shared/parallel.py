@@ -272,8 +272,9 @@ class HostGroup:
         return ""
 
     def stop(self) -> None:
-        """SIGKILL every host's process group, reap the hosts, then wait until everything they
-        started has exited and been reaped: nothing of the run outlives this call."""
+        """SIGKILL every host's process group and what carries the run's mark, wait until all of
+        it has exited (reaping the harness's orphans), then reap the hosts through their Popen
+        objects, which keep their exit status: nothing of the run outlives this call."""
         hosts = [p.pid for p in self.processes]
         seen = [pid for host in hosts for pid, _, _ in members(host, self.mark)]  # before any of them can exit
         for p in self.processes:

@@ -271,8 +271,9 @@ class Worker:
         return result
 
     def kill(self, seen: list[int] | tuple[int, ...] = ()) -> None:
-        """SIGKILL the worker's whole process group, reap the worker, then wait until every
-        process it started has exited and been reaped (shared/processes.py)."""
+        """SIGKILL the worker's whole process group, wait until every process it started has
+        exited and been reaped (shared/processes.py), then reap the worker itself. `seen`: what
+        it had started, found while it was alive (see `close`)."""
         pid = self.process.pid
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
