@@ -5,6 +5,6 @@ that they compute the same thing, and how fast each is. `python compare.py --hel
 import sys
 
 if __name__ == "__main__":  # the import stays inside: worker processes re-run this file's top level
-    from shared.cli import main
+    from shared.commands.cli import main
 
     sys.exit(main())

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shared.interface import TrainOutput
+from shared.contract.interface import TrainOutput
 
 
 def tanh(x: np.ndarray) -> np.ndarray:

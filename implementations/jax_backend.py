@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from shared.interface import ModelSpec, Problem, Runner, TrainOutput
+from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "jax"
 TITLE = "JAX"

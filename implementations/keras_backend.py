@@ -34,7 +34,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from shared.interface import ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
+from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "keras"
 TITLE = "Keras"

@@ -36,7 +36,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 
-from shared.interface import ModelSpec, Problem, Runner, TrainOutput
+from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "mlx"
 TITLE = "MLX"

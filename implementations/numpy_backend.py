@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.interface import ModelSpec, Problem, Runner, TrainOutput
+from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "numpy"
 TITLE = "NumPy"

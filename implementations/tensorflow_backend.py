@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from shared.interface import ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
+from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
 
 # Each problem builds its own tf.function on purpose; TensorFlow would warn about "retracing".
 tf.get_logger().setLevel("ERROR")

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's own convention)
 from torch._higher_order_ops.while_loop import while_loop
 
-from shared.interface import ModelSpec, Problem, Runner, TrainOutput
+from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "torch"
 TITLE = "PyTorch"
-POSITION = 1  # loaded before TensorFlow and Keras when one process loads several (shared/registry.py)
+POSITION = 1  # loaded before TensorFlow and Keras when one process loads several (shared/harness/registry.py)
 REQUIRES = "torch"
 INSTALL = "pip install torch==2.13.0"
 MODES = ("eager", "compiled")

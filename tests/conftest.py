@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared import registry
-from shared.parity import dtype_problem
-from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
-from shared.tolerances import scaled_diff
+from shared.contract.parity import dtype_problem
+from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
+from shared.contract.tolerances import scaled_diff
+from shared.harness import registry
 
 LOADED = {}
 MISSING = {}

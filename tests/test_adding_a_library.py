@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from test_layout import layout_problems
 
-from shared import cli, registry, sidebyside
+from shared.commands import cli
 from shared.commands.compare import build_parser
-from shared.sidebyside_html import count_in_words, page
+from shared.harness import registry
+from shared.studies import sidebyside
+from shared.studies.sidebyside_html import count_in_words, page
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDED = ROOT / "tests" / "added" / "tiny_backend.py"

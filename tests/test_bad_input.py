@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import cli, registry
+from shared.commands import cli
+from shared.harness import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CSV_GOOD = "a,b,y\n1,2,0\n2,1,1\n3,3,0\n0,1,1\n"

@@ -11,9 +11,9 @@ from conftest import LOADED, problem_for, reference
 from matplotlib.image import imread
 from sklearn.datasets import load_digits
 
-from shared import cli
-from shared.tasks import TASKS, accuracy, build_problem, default_sizes, load_dataset
-from shared.tolerances import tolerance
+from shared.commands import cli
+from shared.contract.tasks import TASKS, accuracy, build_problem, default_sizes, load_dataset
+from shared.contract.tolerances import tolerance
 
 
 def test_fixed_stratified_split_of_scaled_pixels():

@@ -9,7 +9,7 @@ from conftest import random_targets
 
 from implementations import numpy_backend
 from implementations.book import XOR_INPUTS, XOR_LABELS, NeuralNetwork
-from shared.interface import HIDDEN_ACTIVATIONS, ModelSpec
+from shared.contract.interface import HIDDEN_ACTIVATIONS, ModelSpec
 
 OUTPUTS = [("identity", "half_sse"), ("tanh", "half_sse"), ("sigmoid", "mse"), ("identity", "mse"),
            ("sigmoid", "binary_crossentropy"), ("softmax", "softmax_crossentropy")]

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from conftest import LOADED, MISSING, library_mode_params, problem_for
 
-from shared import cli, registry
-from shared.tasks import TASKS
+from shared.commands import cli
+from shared.contract.tasks import TASKS
+from shared.harness import registry
 
 RUN_KEYS = {"framework", "mode", "device", "status", "reason", "steps_run", "predictions", "final_loss", "max_abs_diff", "timing"}
 TIMING_KEYS = {"first_call_s", "step_us_median", "step_us_min", "step_us_max", "steps_timed", "repeats"}
@@ -170,12 +171,12 @@ def test_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, fake_library):
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    from shared import report as report_module
+    from shared.reports import files
 
     target = tmp_path / "out.json"
-    monkeypatch.setattr(report_module.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(files.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
-        report_module.write_atomically(str(target), "x" * 1000)
+        files.write_atomically(str(target), "x" * 1000)
     assert os.listdir(tmp_path) == []
 
 
@@ -232,23 +233,23 @@ def test_a_run_in_the_wrong_dtype_breaks_parity_whatever_its_values(tmp_path, ca
 
 
 def test_reports_honour_the_umask_and_keep_an_existing_files_mode(tmp_path):
-    from shared import report as report_module
+    from shared.reports import files
 
     old = os.umask(0o027)
     try:
-        report_module.write_atomically(str(tmp_path / "new.json"), "{}")
+        files.write_atomically(str(tmp_path / "new.json"), "{}")
     finally:
         os.umask(old)
     assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640  # 0666 less the umask, not mkstemp's 0600
     existing = tmp_path / "old.json"
     existing.write_text("old")
     existing.chmod(0o604)
-    report_module.write_atomically(str(existing), "new")
+    files.write_atomically(str(existing), "new")
     assert existing.read_text() == "new" and existing.stat().st_mode & 0o777 == 0o604
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     with pytest.raises(OSError, match="not a regular file"):
-        report_module.write_atomically(str(pipe), "x")
+        files.write_atomically(str(pipe), "x")
 
 
 def test_sigterm_stops_like_ctrl_c_with_exit_143(tmp_path, capsys, fake_library):
@@ -268,11 +269,11 @@ def test_a_malformed_result_is_one_failed_row(tmp_path, fake_library):
 
 
 def test_a_symbolic_link_to_a_report_keeps_pointing_at_it(tmp_path):
-    from shared import report as report_module
+    from shared.reports import files
 
     target = tmp_path / "real.json"
     target.write_text("old")
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    report_module.write_atomically(str(link), "new")
+    files.write_atomically(str(link), "new")
     assert link.is_symlink() and target.read_text() == "new"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from test_harness import run_compare
 
-from shared import registry
-from shared.tolerances import tolerance
+from shared.contract.tolerances import tolerance
+from shared.harness import registry
 
 SHORT = ["--steps", "60", "--repeat", "1", "--device", "cpu"]
 INSTALLED = [t for t in registry.KERAS_TARGETS if registry.missing(t) is None]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import registry
-from shared.interface import CONTRACT, PARALLEL_CONTRACT
+from shared.contract.interface import CONTRACT, PARALLEL_CONTRACT
+from shared.harness import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_NAMES = [f.name for f in CONTRACT]
@@ -113,16 +113,79 @@ def test_ci_runs_the_readme_test_command():
     assert "bash test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_sub_commands_never_import_the_dispatcher():
-    """shared/cli.py dispatches to shared/commands/; nothing imports it back (no import cycle)."""
-    for path in [*(ROOT / "shared").glob("*.py"), *(ROOT / "shared" / "commands").glob("*.py")]:
-        if path.name == "cli.py":
-            continue
-        tree = ast.parse(path.read_text())
-        imported = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
-        imported |= {f"{n.module}.{a.name}" if n.module else a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-                     for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-        assert "shared.cli" not in imported, path.name
+# Which package may import which: the project's architecture in one table. Lower layers never
+# import higher ones; the implementations see only the contract; nothing imports the command line.
+LAYERS = ["shared.contract", "implementations", "shared.reports", "shared.harness", "shared.studies", "shared.commands"]
+
+
+def _package_of(module: str) -> str | None:
+    return next((layer for layer in LAYERS if module == layer or module.startswith(layer + ".")), None)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function (a lazy import is still a dependency)."""
+    tree = ast.parse(path.read_text())
+    found = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom) and n.module and n.level == 0:
+            found.add(n.module)
+            found |= {f"{n.module}.{a.name}" for a in n.names}
+    return {m for m in found if m.split(".")[0] in ("shared", "implementations")}
+
+
+def _project_modules() -> dict[str, Path]:
+    paths = [*(ROOT / "shared").rglob("*.py"), *(ROOT / "implementations").rglob("*.py")]
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in paths}
+
+
+def test_every_shared_module_lives_in_a_package():
+    loose = [p.name for p in (ROOT / "shared").glob("*.py") if p.name != "__init__.py"]
+    assert not loose, f"modules outside the packages of shared/: {loose}"
+    for package in (ROOT / "shared").iterdir():
+        if package.is_dir() and package.name != "__pycache__":
+            assert f"shared.{package.name}" in LAYERS, package
+            assert ast.get_docstring(ast.parse((package / "__init__.py").read_text())), f"{package.name}/__init__.py says what it owns"
+
+
+def test_imports_run_one_way():
+    broken = []
+    for module, path in _project_modules().items():
+        own = _package_of(module)
+        for target in _imports(path):
+            other = _package_of(target)
+            if other is None or other == own:
+                continue
+            if LAYERS.index(other) > LAYERS.index(own):
+                broken.append(f"{module} imports {target}")
+    assert not broken, "imports against the layers " + " < ".join(LAYERS) + ":\n" + "\n".join(broken)
+
+
+def test_the_direction_check_sees_a_wrong_import(tmp_path):
+    """The check above must be able to fail: an implementation importing the harness is caught."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from shared.harness import registry\n")
+    assert "shared.harness.registry" in _imports(bad)
+    assert LAYERS.index(_package_of("shared.harness.registry")) > LAYERS.index(_package_of("implementations.bad"))
+
+
+def test_no_import_cycle_between_modules():
+    modules = _project_modules()
+    graph = {m: {t for t in _imports(p) if t in modules and t != m} for m, p in modules.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if nxt.startswith(node + ".") or node.startswith(nxt + "."):
+                continue  # a package and its own modules
+            assert state.get(nxt) != 1, "import cycle: " + " -> ".join([*trail, node, nxt])
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
 
 
 PARALLEL_NAMES = [f.name for f in PARALLEL_CONTRACT]

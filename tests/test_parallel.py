@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from shared import parallel, registry
 from shared.commands import parallel as command
-from shared.parallel_report import Study
-from shared.tolerances import tolerance
+from shared.contract.tolerances import tolerance
+from shared.harness import registry
+from shared.studies import parallel
+from shared.studies.parallel_report import Study
 from tests.conftest import problem_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +121,7 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_starts(argv, message, 
     def must_not_run(*args, **kwargs):
         raise AssertionError("an engine was started")
 
-    monkeypatch.setattr("shared.parallel_report.run_engine", must_not_run)
+    monkeypatch.setattr("shared.studies.parallel_report.run_engine", must_not_run)
     assert command.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("compare.py parallel: error:") and message in err, err
@@ -233,7 +234,7 @@ def test_ctrl_c_and_sigterm_stop_every_host(signum, code, tmp_path):
         import signal, sys
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as at a terminal, even if started from a
         sys.path.insert(0, {str(ROOT)!r})                           # shell's background job (SIGINT ignored there)
-        from shared import registry
+        from shared.harness import registry
         from shared.commands import parallel as command
         registry.register_engine("hangs", "tests.fakes.parallel_hangs", "jax")
         sys.exit(command.main(["--frameworks", "hangs", "--workers", "2", "--hosts", "2", "--steps", "5",

@@ -1,6 +1,6 @@
 """One test body for every library × mode × task × dtype, compared with the NumPy reference:
 from identical initial weights and sample order, final weights, predictions and the loss
-history must agree within the dtype's tolerance (shared/tolerances.py).
+history must agree within the dtype's tolerance (shared/contract/tolerances.py).
 
 The schedules are chosen so that the comparison can fail: one step more or less changes the
 result by far more than the tolerance in every task and dtype, and so does a learning rate off
@@ -21,9 +21,9 @@ from dataclasses import replace
 import pytest
 from conftest import LOADED, assert_matches, library_mode_params, problem_for, reference
 
-from shared.interface import DTYPES
-from shared.tasks import TASKS
-from shared.tolerances import scaled_diff, tolerance
+from shared.contract.interface import DTYPES
+from shared.contract.tasks import TASKS
+from shared.contract.tolerances import scaled_diff, tolerance
 
 # task: (steps, learning rate or None for the task's own, record_every)
 SCHEDULES = {"xor": (400, 0.8, 50), "linear": (20, 0.8, 5), "logistic": (20, 2.0, 5), "softmax": (120, None, 20),

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared import processes
+from shared.harness import processes
 
 LEADER = """
 import subprocess, sys, time

@@ -10,9 +10,9 @@ from conftest import LIBRARIES, LOADED, assert_matches, library_mode_params, pro
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.interface import HIDDEN_ACTIVATIONS, ModelSpec, Problem, Schedule
-from shared.randomness import draw
-from shared.tolerances import tolerance
+from shared.contract.interface import HIDDEN_ACTIVATIONS, ModelSpec, Problem, Schedule
+from shared.contract.randomness import draw
+from shared.contract.tolerances import tolerance
 
 HEADS = [("identity", "mse"), ("tanh", "half_sse"), ("sigmoid", "mse"), ("sigmoid", "binary_crossentropy"),
          ("softmax", "softmax_crossentropy")]

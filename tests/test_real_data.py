@@ -13,10 +13,10 @@ from conftest import LOADED, assert_matches, reference
 from sklearn import datasets
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from shared import cli
-from shared.ground_truth import NEARLY_SEPARABLE, SEPARABLE, ground_truth
-from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
-from shared.tolerances import tolerance
+from shared.commands import cli
+from shared.contract.ground_truth import NEARLY_SEPARABLE, SEPARABLE, ground_truth
+from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
+from shared.contract.tolerances import tolerance
 
 
 def write_csv(path, bunch, target_name: str, delimiter: str = ",", labels=None) -> list[str]:

@@ -9,7 +9,8 @@ import pytest
 from conftest import LOADED
 from matplotlib.image import imread
 
-from shared import cli, scale
+from shared.commands import cli
+from shared.studies import scale
 
 FIELDS = {"framework", "mode", "device", "sweep", "width", "batch", "steps", "step_us_median", "samples_per_s",
           "flops_per_step", "gflops_per_s", "peak_memory_bytes", "peak_rss_bytes", "status", "timing", "method"}
@@ -58,7 +59,7 @@ def test_flop_count():
 def test_device_peak_is_per_measurement_or_says_why_not():
     """A library that can reset its counter reports each measurement's own peak; one that
     cannot (JAX) reports a peak only when the measurement set a new one, never an earlier one's."""
-    from shared.memory import DevicePeak
+    from shared.harness.memory import DevicePeak
 
     state = {"peak": 0}
     resettable = {"lib": (lambda: state["peak"], lambda: state.update(peak=0))}
@@ -81,7 +82,7 @@ def test_device_peak_is_per_measurement_or_says_why_not():
 
 
 def test_host_peak_follows_an_allocation():
-    from shared.memory import host_peak_rss, reset_host_peak
+    from shared.harness.memory import host_peak_rss, reset_host_peak
 
     assert reset_host_peak()
     before = host_peak_rss()

@@ -11,7 +11,7 @@ import pytest
 from conftest import problem_for
 
 from implementations.book import NeuralNetwork, run_book
-from shared.randomness import draw
+from shared.contract.randomness import draw
 
 # The chapter's printed result for [2,2,1], digit for digit as it prints them.
 QUOTED_TEXT = "(0.003032173692499,0.9963860761357,0.9959034563937,0.0006386449217567)"

@@ -16,8 +16,8 @@ import pytest
 from rich.console import Console
 
 from shared.commands import code
-from shared.sidebyside import PARALLEL_ROWS, ROWS, SURPRISES, cells, engine_titles, library_titles
-from shared.sidebyside_html import page
+from shared.studies.sidebyside import PARALLEL_ROWS, ROWS, SURPRISES, cells, engine_titles, library_titles
+from shared.studies.sidebyside_html import page
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "results" / "side_by_side.html"

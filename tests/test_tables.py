@@ -21,9 +21,10 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from shared import parallel_report, report, scale, termtable
-from shared.live import LiveLine, duration
-from shared.runner import run_row
+from shared.harness.runner import run_row
+from shared.reports import report, termtable
+from shared.reports.live import LiveLine, duration
+from shared.studies import parallel_report, scale
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -294,7 +295,7 @@ def test_the_live_line_says_what_for_how_long_and_is_silent_when_off():
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, capsys, signum, code):
     """Ctrl-C and SIGTERM alike (the one driver of compare, scale and parallel), sent for real."""
-    from shared import cli
+    from shared.commands import cli
 
     real, calls = scale.measure, []
 

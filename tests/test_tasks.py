@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import problem_for, reference
 
-from shared.errors import UsageError
-from shared.randomness import sample_indices
-from shared.tasks import TASKS, build_problem, default_sizes, load_dataset, optimal_loss
+from shared.contract.errors import UsageError
+from shared.contract.randomness import sample_indices
+from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset, optimal_loss
 
 
 @pytest.mark.parametrize("task", ["linear", "logistic"])

@@ -27,7 +27,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from implementations import jax_backend as single
-from shared.interface import Problem, Runner, TrainOutput
+from shared.contract.interface import Problem, Runner, TrainOutput
 
 NAME = "jax"
 TITLE = "JAX jit over a NamedSharding mesh"

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from implementations import jax_backend  # noqa: E402
 from implementations import keras_backend as single  # noqa: E402
-from shared.interface import LOGIT_LOSSES, ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
+from shared.contract.interface import LOGIT_LOSSES, ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "keras"
 TITLE = "Keras DataParallel (JAX backend)"

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from implementations import tensorflow_backend as single  # noqa: E402
-from shared.interface import Problem, Runner, TrainOutput  # noqa: E402
+from shared.contract.interface import Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "tensorflow"
 TITLE = "TensorFlow MirroredStrategy (one host), MultiWorkerMirroredStrategy (several hosts)"

@@ -24,7 +24,7 @@ import torch.multiprocessing
 from torch.nn.parallel import DistributedDataParallel
 
 from implementations import torch_backend as single
-from shared.interface import Problem, Runner, TrainOutput
+from shared.contract.interface import Problem, Runner, TrainOutput
 
 NAME = "torch"
 TITLE = "PyTorch DistributedDataParallel (gloo)"

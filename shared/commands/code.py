@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 
-from shared.args import Parser, check_output_path, choice_list, guarded
-from shared.errors import UsageError
-from shared.sidebyside import ROOT, ROWS, SURPRISES, Cell, cells, library_titles
+from shared.commands.args import Parser, check_output_path, choice_list, guarded
+from shared.contract.errors import UsageError
+from shared.studies.sidebyside import ROOT, ROWS, SURPRISES, Cell, cells, library_titles
 
 DEFAULT_REPORT = "results/cpu_xor.json"  # relative to the repository, wherever the command runs
 PARALLEL_REPORT = "results/parallel_cpu.json"  # `compare.py parallel`'s, for the data-parallel section
@@ -72,8 +72,8 @@ def load_parallel_report() -> dict | None:
 
 
 def write_page(path: str, report_path: str | None) -> None:
-    from shared.report import write_atomically
-    from shared.sidebyside_html import page
+    from shared.reports.files import write_atomically
+    from shared.studies.sidebyside_html import page
 
     report = load_report(report_path or DEFAULT_REPORT, required=report_path is not None)
     try:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from shared import registry
-from shared.args import (
+from shared.commands.args import (
     Parser,
     add_report_flags,
     architecture,
@@ -23,11 +22,12 @@ from shared.args import (
     seed,
     timeout,
 )
-from shared.csvdata import delimiter_from_flag
-from shared.errors import UsageError
-from shared.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
-from shared.tasks import TASKS, build_problem, default_sizes, load_dataset
-from shared.worker import DEFAULT_TIMEOUT_S
+from shared.contract.csvdata import delimiter_from_flag
+from shared.contract.errors import UsageError
+from shared.contract.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
+from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
+from shared.harness import registry
+from shared.harness.worker import DEFAULT_TIMEOUT_S
 
 
 def build_parser() -> Parser:
@@ -130,7 +130,7 @@ def _main(argv: list[str]) -> int:
     problem = build_problem(task, dataset, sizes, hidden_activation=args.activation, lr=args.lr, steps=steps,
                             batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
                             record_every=10_000 if args.book else args.record_every)
-    from shared.runner import Harness, Request
+    from shared.harness.runner import Harness, Request
 
     devices = list(DEVICES) if args.device in ("all", "auto") else [args.device]
     modes = list(MODES) if args.mode == "all" else [args.mode]
@@ -147,8 +147,8 @@ def _main(argv: list[str]) -> int:
               "command": "python compare.py " + " ".join(shlex.quote(a) for a in argv)}
     json_to_stdout = args.json == "-"
     from shared.commands.driver import run_interruptible
-    from shared.report import print_table
-    from shared.termtable import report_console
+    from shared.reports.report import print_table
+    from shared.reports.termtable import report_console
 
     console = report_console(json_to_stdout)
     started: list = []
@@ -170,10 +170,10 @@ def _main(argv: list[str]) -> int:
 
 
 def write_outputs(report: dict, args, console, problem, dataset) -> int:
-    from shared.report import markdown, print_table, write_reports
+    from shared.reports.report import markdown, print_table, write_reports
 
     if args.plots:
-        from shared.plots import write_plots
+        from shared.reports.plots import write_plots
 
         os.makedirs(args.plots, exist_ok=True)
         written = write_plots(report, problem, dataset, args.plots)

@@ -2,8 +2,8 @@
 live progress line, Ctrl-C and SIGTERM handled alike (SIGTERM raises like Ctrl-C, so every
 worker or host is stopped on the way out by the code that started it), the partial table of
 what finished, and the exit status: 130 for Ctrl-C, 143 for SIGTERM, no report file written.
-Report flags are checked before the work (shared/args.py) and written whole afterwards
-(shared/report.py)."""
+Report flags are checked before the work (shared/commands/args.py) and written whole afterwards
+(shared/reports/report.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from shared.errors import Terminated, raise_terminated
-from shared.live import LiveLine
-from shared.termtable import report_console
+from shared.contract.errors import Terminated, raise_terminated
+from shared.reports.live import LiveLine
+from shared.reports.termtable import report_console
 
 T = TypeVar("T")
 

@@ -12,8 +12,7 @@ import argparse
 import os
 import shlex
 
-from shared import registry
-from shared.args import (
+from shared.commands.args import (
     Parser,
     add_report_flags,
     check_report_paths,
@@ -24,9 +23,10 @@ from shared.args import (
     seed,
     timeout,
 )
-from shared.interface import DTYPES
-from shared.parallel import check_layout
-from shared.tasks import TASKS
+from shared.contract.interface import DTYPES
+from shared.contract.tasks import TASKS
+from shared.harness import registry
+from shared.studies.parallel import check_layout
 
 DEFAULT_TASK = "digits"  # a real minibatch task whose batch of 32 splits over 1, 2, 4, 8... workers
 DEFAULT_TIMEOUT_S = 600.0  # per run of one engine and layout: start-up, rendezvous, first call and repeats
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     check_report_paths(args)
-    from shared.tasks import build_problem, default_sizes, load_dataset
+    from shared.contract.tasks import build_problem, default_sizes, load_dataset
 
     task = TASKS[args.task]
     dataset = load_dataset(task, None, None, None, None, None)
@@ -91,8 +91,8 @@ def _main(argv: list[str]) -> int:
               "hosts": args.hosts, "repeat": args.repeat, "engines": engines, "timeout_s": args.timeout,
               "command": "python compare.py parallel " + " ".join(shlex.quote(a) for a in argv)}
     from shared.commands.driver import run_interruptible
-    from shared.parallel_report import Study, markdown, print_table
-    from shared.termtable import report_console
+    from shared.reports.termtable import report_console
+    from shared.studies.parallel_report import Study, markdown, print_table
 
     json_to_stdout = args.json == "-"
     console = report_console(json_to_stdout)
@@ -112,11 +112,11 @@ def _main(argv: list[str]) -> int:
     if isinstance(report, int):
         return report
     if args.plots:
-        from shared.parallel_report import figure
+        from shared.studies.parallel_report import figure
 
         os.makedirs(args.plots, exist_ok=True)
         report["plots"] = [os.path.join(args.plots, "parallel_step_time.png")]
-    from shared.report import write_reports
+    from shared.reports.report import write_reports
 
     write_reports(report, args.json, args.markdown, markdown)
     if args.plots:

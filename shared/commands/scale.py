@@ -1,24 +1,25 @@
-"""`compare.py scale`: the scaling study's command line (the study itself is shared/scale.py)."""
+"""`compare.py scale`: the scaling study's command line (the study itself is shared/studies/scale.py)."""
 
 from __future__ import annotations
 
 import os
 import shlex
 
-from shared import registry
-from shared.interface import DEVICES
-from shared.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, print_tables, run_sweep
+from shared.contract.interface import DEVICES
+from shared.harness import registry
+from shared.harness.native_stderr import quiet_native_stderr
+from shared.studies.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, print_tables, run_sweep
 
 
 def main(argv: list[str]) -> int:
-    from shared.args import guarded
+    from shared.commands.args import guarded
 
     return guarded("compare.py scale", _main, argv)
 
 
 def _main(argv: list[str]) -> int:
-    from shared.args import Parser, add_report_flags, check_report_paths, choice_list
-    from shared.scale import __doc__ as study
+    from shared.commands.args import Parser, add_report_flags, check_report_paths, choice_list
+    from shared.studies.scale import __doc__ as study
 
     p = Parser(prog="compare.py scale", description=study.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a tiny sweep (for tests)")
@@ -29,9 +30,9 @@ def _main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     check_report_paths(args)
     from shared.commands.driver import run_interruptible
-    from shared.environment import describe, gpu_name, versions_of
-    from shared.report import write_reports
-    from shared.termtable import report_console
+    from shared.harness.environment import describe, gpu_name, versions_of
+    from shared.reports.report import write_reports
+    from shared.reports.termtable import report_console
 
     sweep = SWEEPS["quick" if args.quick else "default"]
     devices = list(DEVICES) if args.device == "all" else [args.device]
@@ -55,7 +56,7 @@ def _main(argv: list[str]) -> int:
         return stopped
     versions: dict[str, str] = {}
     gpu = None
-    with registry.quiet_native_stderr():
+    with quiet_native_stderr():
         for name in frameworks:
             if registry.installed(name):
                 versions |= versions_of(registry.load(name))

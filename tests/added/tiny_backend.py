@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from implementations import numpy_backend as reference
-from shared.interface import ModelSpec, Problem, Runner, TrainOutput
+from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
 NAME = "tiny"
 TITLE = "Tiny"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 
 from implementations import numpy_backend
-from shared.interface import Problem, Runner, TrainOutput
-from shared.tolerances import tolerance
+from shared.contract.interface import Problem, Runner, TrainOutput
+from shared.contract.tolerances import tolerance
 
 MODES = ("eager", "compiled")  # both: a misbehaving eager run must not take the compiled one with it
 

@@ -1,14 +1,14 @@
 """The parity judgement, made in one place for compare, scale and parallel: a result against
 the NumPy reference, dtype first (a library that computed in another dtype is out of parity
 whatever its numbers), then values as max |a − ref| / max(1, |ref|) over predictions, every
-weight matrix and the loss history, within the dtype's tolerance (shared/tolerances.py)."""
+weight matrix and the loss history, within the dtype's tolerance (shared/contract/tolerances.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from shared.interface import TrainOutput
-from shared.tolerances import abs_diff, scaled_diff, tolerance
+from shared.contract.interface import TrainOutput
+from shared.contract.tolerances import abs_diff, scaled_diff, tolerance
 
 
 def dtype_problem(out: TrainOutput, dtype: str) -> str | None:

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
-from shared.errors import one_line
-from shared.processes import RUN_MARK, become_subreaper, die_with_parent, end_group, members, new_mark
+from shared.contract.errors import one_line
+from shared.harness.processes import RUN_MARK, become_subreaper, die_with_parent, end_group, members, new_mark
 
 if TYPE_CHECKING:  # not imported at run time: a fresh worker imports nothing heavy before its library
-    from shared.interface import Problem
-    from shared.timing import Timed
+    from shared.contract.interface import Problem
+    from shared.harness.timing import Timed
 
 DEFAULT_TIMEOUT_S = 900.0  # per answer: the longest run of the default XOR takes ~13 s on a 2-core CPU
 STOP_GRACE_S = 10.0
@@ -49,7 +49,7 @@ class WorkerJob:
     dtype: str  # one dtype per worker: JAX's x64 is switched on only for float64
     debug: bool = False
     cache_dir: str | None = None  # a fresh, empty folder for compilation caches (made and removed by `Worker`)
-    mark: str | None = None  # carried by every process the worker starts (shared/processes.py)
+    mark: str | None = None  # carried by every process the worker starts (shared/harness/processes.py)
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,9 @@ def _prepare_process(job: WorkerJob) -> None:
 
 
 def _load(job: WorkerJob):
-    from shared import registry
-    from shared.environment import gpu_name, versions_of
+    from shared.harness import registry
+    from shared.harness.environment import gpu_name, versions_of
+    from shared.harness.native_stderr import quiet_native_stderr
 
     start = time.perf_counter()
     module = registry.import_implementation(job.module)
@@ -133,7 +134,7 @@ def _load(job: WorkerJob):
     unavailable = {}
     for device in ("cpu", "gpu"):
         try:
-            with registry.quiet_native_stderr():
+            with quiet_native_stderr():
                 unavailable[device] = module.device_unavailable(device)
         except Exception as exc:
             unavailable[device] = f"cannot query devices: {one_line(exc)}"
@@ -155,8 +156,8 @@ def _fresh_caches(job: WorkerJob, run: int | str) -> None:
 
 
 def _measure(module, request: RunRequest, debug: bool, phase: Callable[[str], None] = lambda _: None) -> RunResult:
-    from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
-    from shared.timing import time_runner
+    from shared.harness.memory import DevicePeak, host_peak_rss, reset_host_peak
+    from shared.harness.timing import time_runner
 
     library = module.versions().get("keras_backend") or module.NAME
     device_peak = DevicePeak(library, request.device)
@@ -272,7 +273,7 @@ class Worker:
 
     def kill(self, seen: list[int] | tuple[int, ...] = ()) -> None:
         """SIGKILL the worker's whole process group, wait until every process it started has
-        exited and been reaped (shared/processes.py), then reap the worker itself. `seen`: what
+        exited and been reaped (shared/harness/processes.py), then reap the worker itself. `seen`: what
         it had started, found while it was alive (see `close`)."""
         pid = self.process.pid
         if pid is not None:

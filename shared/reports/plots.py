@@ -16,9 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from shared.interface import Problem  # noqa: E402
-from shared.report import write_atomically  # noqa: E402
-from shared.tasks import Dataset  # noqa: E402
+from shared.contract.interface import Problem  # noqa: E402
+from shared.contract.tasks import Dataset  # noqa: E402
+from shared.reports.files import write_atomically  # noqa: E402
 
 
 def _label(run: dict) -> str:
@@ -30,7 +30,8 @@ def _ok_runs(report: dict) -> list[dict]:
     return [r for r in report["runs"] if r["status"] == "ok" and r.get("predictions") is not None]
 
 
-def _save(fig, path: str) -> str:
+def save_figure(fig, path: str) -> str:
+    """The figure as a PNG at `path`, written whole (see files.write_atomically), and closed."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -51,7 +52,7 @@ def loss_curves(report: dict, path: str) -> str:
     ax.set_title(f"{report['task']}: loss curves of every library (they overlap when in parity)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def step_times(report: dict, path: str) -> str:
@@ -68,7 +69,7 @@ def step_times(report: dict, path: str) -> str:
     ax.set_xlabel("time per training step, µs (median, bars = min..max; log scale)")
     ax.set_title(f"{report['task']}: time per step by library × mode × device (blue CPU, green GPU)")
     ax.grid(alpha=0.3, axis="x")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _grid_predictions(run: dict, problem: Problem, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -101,7 +102,7 @@ def decision_regions(report: dict, problem: Problem, dataset: Dataset, path: str
     fig.colorbar(image, ax=axes, shrink=0.8, label="network output (black line: 0.5)")
     axes[0][0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"XOR decision regions, arch {','.join(map(str, report['config']['arch']))}, from each library's final weights")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str) -> str:
@@ -128,7 +129,7 @@ def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str)
         ax.set_title(f"linear: predictions against targets ({dataset.source} data)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
@@ -158,7 +159,7 @@ def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
              else "WARNING: the libraries' predicted classes differ")
     ax.set_title(f"{report['task']}: confusion matrix on {report.get('accuracy_on') or 'the evaluation inputs'}\n"
                  f"NumPy reference, accuracy {accuracy:.4f}; {agree}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) -> str:
@@ -184,7 +185,7 @@ def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) ->
                  f"{'' if len(wrong) <= limit else f' (first {limit})'} — "
                  f"{'every library gets the same ones wrong, with the same answers' if same else 'the libraries disagree (red)'}"
                  f" ({len(runs)} runs)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_plots(report: dict, problem: Problem, dataset: Dataset, folder: str) -> list[str]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.interface import Runner, TrainOutput
+from shared.contract.interface import Runner, TrainOutput
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The command line of compare.py: a dispatcher. `compare.py [options]` runs the comparison
 (shared/commands/compare.py); `compare.py SUB-COMMAND ...` runs the sub-command's module. The
-sub-commands share their argument helpers (shared/args.py) and never import this module."""
+sub-commands share their argument helpers (shared/commands/args.py) and never import this module."""
 
 from __future__ import annotations
 

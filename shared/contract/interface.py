@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from shared.errors import UsageError
+from shared.contract.errors import UsageError
 
 HIDDEN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
 OUTPUT_ACTIVATIONS = ("identity", "tanh", "sigmoid", "softmax")
@@ -191,7 +191,7 @@ CONTRACT = (
 )
 
 # What every implementations/parallel/<library>_parallel.py defines, in this order: the steps of
-# a data-parallel engine (shared/parallel_host.py calls them).
+# a data-parallel engine (shared/studies/parallel_host.py calls them).
 PARALLEL_CONTRACT = (
     Function("versions", (), "dict[str, str]", "the library's version and its collective backend"),
     Function("unsupported", ("layout", "dtype"), "str | None", "a layout or dtype the engine cannot run, said before it starts"),

@@ -6,7 +6,7 @@ every `implementations/parallel/<name>_parallel.py` an engine, each described by
 constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT; an engine's TARGET), read from the
 file without importing it.
 
-The harness loads each library in a worker process of its own (shared/worker.py). A process
+The harness loads each library in a worker process of its own (shared/harness/worker.py). A process
 that loads several (the test suite) loads them in the order of `FRAMEWORKS`: PyTorch before
 TensorFlow and Keras, since importing TensorFlow first has crashed processes that later import
 PyTorch.
@@ -18,12 +18,13 @@ import ast
 import contextlib
 import importlib
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-IMPLEMENTATIONS = Path(__file__).resolve().parent.parent / "implementations"
+from shared.harness.native_stderr import quiet_native_stderr
+
+IMPLEMENTATIONS = Path(__file__).resolve().parents[2] / "implementations"
 
 
 @dataclass(frozen=True)
@@ -220,22 +221,6 @@ def installed(name: str) -> bool:
     return importlib.util.find_spec(library.requires if library else name) is not None
 
 
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Silence what C++ libraries print straight to file descriptor 2 while they load
-    (TensorFlow's start-up log ignores Python's and its own log settings)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def load(name: str) -> ModuleType:

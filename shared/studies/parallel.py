@@ -1,6 +1,6 @@
 """Data-parallel training on each library's own distributed engine, seen from the harness.
 
-Every engine runs as H "host" processes (`python -m shared.parallel_host`), started here as
+Every engine runs as H "host" processes (`python -m shared.studies.parallel_host`), started here as
 separate hosts of a cluster would be, coordinating over 127.0.0.1 on ports taken free just
 before the start. Inside a host the engine drives its N/H workers its own way
 (implementations/parallel/): PyTorch starts one process per worker, JAX, TensorFlow and Keras
@@ -27,14 +27,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from shared import registry
-from shared.errors import UsageError
-from shared.processes import become_subreaper, end_group, marked_env, members, new_mark
+from shared.contract.errors import UsageError
+from shared.harness import registry
+from shared.harness.processes import become_subreaper, end_group, marked_env, members, new_mark
 
 KILL_GRACE_S = 5.0
 PORT_TRIES = 3  # runs on fresh ports when another process took one before the hosts bound it
 EXIT_GRACE_S = 10.0  # how long hosts that have written their results may take to exit
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class HostJob:
     engine: str
     module: str
     layout: Layout
-    problem: object  # shared.interface.Problem (not imported here: the harness stays light)
+    problem: object  # shared.contract.interface.Problem (not imported here: the harness stays light)
     repeat: int
     launched_at: float  # time.time() just before the first host was started
     debug: bool = False
@@ -81,7 +81,7 @@ class HostResult:
 
     status: str  # "ok", "failed" or "skipped"
     reason: str | None = None
-    output: object = None  # shared.interface.TrainOutput
+    output: object = None  # shared.contract.interface.TrainOutput
     first_call_s: float | None = None
     step_s: list[float] = field(default_factory=list)
     joined_at: float | None = None  # time.time() when the rendezvous was done
@@ -157,7 +157,7 @@ def port_taken(port: int) -> bool:
 
 def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
     """The environment a host starts with: what its library reads once, when imported, and the
-    run's mark (shared/processes.py), inherited by everything the host starts."""
+    run's mark (shared/harness/processes.py), inherited by everything the host starts."""
     env = marked_env(mark)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
@@ -197,7 +197,7 @@ class HostGroup:
                 log = open(os.path.join(self.folder, f"host-{host}.log"), "w+b")  # noqa: SIM115 (closed in close)
                 self.logs.append(log)
                 self.processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "shared.parallel_host", self.folder, str(host)], cwd=ROOT, env=env,
+                    [sys.executable, "-m", "shared.studies.parallel_host", self.folder, str(host)], cwd=ROOT, env=env,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         except BaseException:
             self.close()

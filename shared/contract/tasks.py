@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from shared.csvdata import class_labels, read_table
-from shared.errors import UsageError
-from shared.interface import ModelSpec, Problem, Schedule
-from shared.randomness import draw
+from shared.contract.csvdata import class_labels, read_table
+from shared.contract.errors import UsageError
+from shared.contract.interface import ModelSpec, Problem, Schedule
+from shared.contract.randomness import draw
 
 DATA_SEED = 2024
 
@@ -136,7 +136,7 @@ BUILT_IN = {"xor": _xor, "linear": _linear, "logistic": _logistic, "softmax": _i
 
 
 def read_csv(path: str, target: str, task: Task, features: list[str] | None = None, delimiter: str | None = None) -> Dataset:
-    """A task's data from a CSV file with a header row (see shared/csvdata.py)."""
+    """A task's data from a CSV file with a header row (see shared/contract/csvdata.py)."""
     table = read_table(path, target, task.kind != "regression", features, delimiter)
     if task.kind == "regression":
         return Dataset(table.x, table.target_values[:, None], table.x.copy(), table.feature_names, target, source=path)
@@ -249,7 +249,7 @@ def accuracy(task: Task, dataset: Dataset, predictions: np.ndarray) -> float | N
 
 def optimal_loss(task: Task, dataset: Dataset) -> float | None:
     """The best loss a linear model can reach on the task's data, if there is one
-    (shared/ground_truth.py)."""
-    from shared.ground_truth import ground_truth
+    (shared/contract/ground_truth.py)."""
+    from shared.contract.ground_truth import ground_truth
 
     return (ground_truth(task.name, dataset.x, dataset.t) or {}).get("optimal_loss")

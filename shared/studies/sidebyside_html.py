@@ -1,7 +1,7 @@
 """The side-by-side page: one self-contained HTML file (CSS, script and highlighted code inline,
 nothing fetched), one row per function, one column per library, the measured proof on top and
 the seed's program beside the reference at the end. Generated from the files, never pasted:
-every code block is a `Piece` of shared/sidebyside.py, highlighted by Pygments.
+every code block is a `Piece` of shared/studies/sidebyside.py, highlighted by Pygments.
 
 The page's controls: a checkbox per library (hide/show its column), "read two" (pick any two
 libraries), and the same through the address: `side_by_side.html?hide=keras` or
@@ -18,7 +18,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from shared.sidebyside import (
+from shared.studies.sidebyside import (
     PARALLEL_ROWS,
     ROWS,
     SURPRISES,

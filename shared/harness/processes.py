@@ -1,6 +1,6 @@
 """The processes the harness starts, and how it makes sure they are all gone.
 
-A library worker (shared/worker.py) and a data-parallel host (shared/parallel.py) each lead a
+A library worker (shared/harness/worker.py) and a data-parallel host (shared/studies/parallel.py) each lead a
 process group of their own, and everything they start carries a mark in its environment
 (`NN_ROSETTA_RUN`, one value per group) that survives a library moving a helper to a group of
 its own. `end_group` kills every process in the group or with the mark, waits (bounded) until

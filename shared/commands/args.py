@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from shared.errors import Terminated, UsageError, one_line
+from shared.contract.errors import Terminated, UsageError, one_line
 
 
 class Parser(argparse.ArgumentParser):

@@ -9,19 +9,19 @@ import time
 
 import numpy as np
 
-from shared import registry
-from shared.live import LiveLine
-from shared.parallel import Outcome, run_engine, usable_cpus
-from shared.parity import compare, in_parity
-from shared.report import number
-from shared.runner import shape_problem
-from shared.termtable import Column
-from shared.tolerances import TOLERANCES, scaled_diff, tolerance
+from shared.contract.parity import compare, in_parity
+from shared.contract.tolerances import TOLERANCES, scaled_diff, tolerance
+from shared.harness import registry
+from shared.harness.runner import shape_problem
+from shared.reports.live import LiveLine
+from shared.reports.report import number
+from shared.reports.termtable import Column
+from shared.studies.parallel import Outcome, run_engine, usable_cpus
 
 # The terminal table's columns. Always shown: engine, workers, hosts, status, max Δ, µs/step and
 # × 1 worker; where the width is short the others are kept in the order of `keep` (the two
 # checks that the work was really shared first, then the two start-up times). The note goes
-# under the table as a footnote (shared/termtable.py).
+# under the table as a footnote (shared/reports/termtable.py).
 TERMINAL_COLUMNS = (
     Column("engine"), Column("workers", numeric=True), Column("hosts", numeric=True), Column("status"),
     Column("max Δ vs NumPy", numeric=True), Column("processes agree", keep=1), Column("split shown by", wraps=True, keep=2),
@@ -114,7 +114,7 @@ class Study:
         return row
 
     def finish(self) -> dict:
-        from shared.environment import describe
+        from shared.harness.environment import describe
 
         rows = self.report["rows"]
         versions: dict[str, str] = {}
@@ -156,7 +156,7 @@ def _replica_diff(other, chief) -> float:
 
 
 def _accuracy(task_name: str, predictions: np.ndarray) -> float | None:
-    from shared.tasks import TASKS, accuracy
+    from shared.contract.tasks import TASKS, accuracy
 
     task = TASKS[task_name]
     return None if task.scored is None else accuracy(task, _dataset(task_name), predictions)
@@ -165,7 +165,7 @@ def _accuracy(task_name: str, predictions: np.ndarray) -> float | None:
 @functools.cache
 def _dataset(task_name: str):
     """The task's data, loaded once per study rather than once per row."""
-    from shared.tasks import TASKS, load_dataset
+    from shared.contract.tasks import TASKS, load_dataset
 
     return load_dataset(TASKS[task_name], None, None, None, None, None)
 
@@ -233,7 +233,7 @@ def _seconds(x: float | None) -> str:
 def print_table(report: dict, console, wide: bool = False) -> None:
     """The table fitted to the console's width, its notes as footnotes, then the verdict and what
     one machine can measure."""
-    from shared import termtable
+    from shared.reports import termtable
 
     c = report["config"]
     title = (f"data parallel: {c['task']}  arch {','.join(map(str, c['arch']))}  {c['dtype']}  lr {c['lr']:g}  "
@@ -280,7 +280,7 @@ def figure(report: dict, path: str) -> str:
     solid on one host, dashed across hosts."""
     from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, ScalarFormatter
 
-    from shared.plots import _save, plt
+    from shared.reports.plots import plt, save_figure
 
     fig, (steps_ax, start_ax) = plt.subplots(1, 2, figsize=(11, 4.6))
     groups: dict[tuple[str, int], list[dict]] = {}
@@ -320,4 +320,4 @@ def figure(report: dict, path: str) -> str:
     fig.suptitle(f"Data-parallel overhead on one {cpus}-core machine: {c['task']}, {c['dtype']}, global batch "
                  f"{c['batch_size']}", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
-    return _save(fig, path)
+    return save_figure(fig, path)

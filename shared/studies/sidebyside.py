@@ -3,7 +3,7 @@
 Each implementation file has the same public functions in the same order (tests/test_layout.py);
 this module cuts each file into those functions with `ast`, attaches every private helper (and
 helper class) to the row of the public function that uses it, and says why a library has no
-function of its own where it has none. The page (shared/sidebyside_html.py) and the terminal
+function of its own where it has none. The page (shared/studies/sidebyside_html.py) and the terminal
 view (shared/commands/code.py) both show exactly these pieces of source.
 """
 
@@ -13,10 +13,10 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared import registry
-from shared.interface import CONTRACT, PARALLEL_CONTRACT
+from shared.contract.interface import CONTRACT, PARALLEL_CONTRACT
+from shared.harness import registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SURPRISES = "Surprises"  # the first row: each module's docstring
 # The rows come from the contract; the columns from the registry (each implementation file).
 ROWS = (SURPRISES, "ACTIVATIONS", *(f.name for f in CONTRACT))

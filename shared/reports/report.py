@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 
-from shared.termtable import Column
+from shared.reports.files import write_atomically
+from shared.reports.termtable import Column
 
 # The terminal table's columns. Always shown: library, mode, device, status, max Δ, µs/step and
 # × NumPy; where the width is short the others are kept in the order of `keep` (first call,
 # final loss, accuracy, import, peak RSS, steps: what a reader asks for first, first kept).
-# The note goes under the table as a footnote (shared/termtable.py).
+# The note goes under the table as a footnote (shared/reports/termtable.py).
 TERMINAL_COLUMNS = (
     Column("library"), Column("mode", wraps=True), Column("device"), Column("status"),
     Column("steps", numeric=True, keep=6), Column("max Δ vs NumPy", numeric=True),
@@ -106,7 +105,7 @@ def _run_name(run: dict) -> str:
 
 def print_table(report: dict, console, wide: bool = False) -> None:
     """The table fitted to the console's width, its notes as footnotes, then the legend and the verdict."""
-    from shared import termtable
+    from shared.reports import termtable
 
     cfg = report["config"]
     title = (f"{report['task']}  arch {','.join(map(str, cfg['arch']))}  {cfg['dtype']}  lr {cfg['lr']:g}  "
@@ -189,31 +188,3 @@ def write_reports(report: dict, json_path: str | None, markdown_path: str | None
         write_atomically(json_path, to_json(report) + "\n")
     if markdown_path:
         write_atomically(markdown_path, to_markdown(report))
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def write_atomically(path: str, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: the file is whole or absent.
-    A new file gets the usual 0o666 less the umask (mkstemp alone would make it 0600); a file
-    that exists keeps its mode. Something that is not a regular file (a named pipe, a device)
-    is never replaced."""
-    path = os.path.realpath(path)  # a symbolic link keeps pointing at the new report
-    if os.path.lexists(path) and not os.path.isfile(path):
-        raise OSError(f"{path} exists and is not a regular file; not replacing it")
-    mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else 0o666 & ~_current_umask()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

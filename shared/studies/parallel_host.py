@@ -1,6 +1,6 @@
-"""One host of a data-parallel run: `python -m shared.parallel_host RUN_FOLDER HOST`.
+"""One host of a data-parallel run: `python -m shared.studies.parallel_host RUN_FOLDER HOST`.
 
-Started by the harness (shared/parallel.py) as a separate host of a cluster would be. It reads
+Started by the harness (shared/studies/parallel.py) as a separate host of a cluster would be. It reads
 the run's job, lets its engine start the host's workers (`launch`: PyTorch one process per
 worker, the others this process itself), and each worker goes through the engine's steps in
 the order every file in implementations/parallel/ defines them: `unsupported`, `configure`
@@ -21,10 +21,10 @@ import time
 import traceback
 from dataclasses import replace
 
-from shared.errors import one_line
-from shared.parallel import HostJob, HostResult, Layout
-from shared.processes import PARENT_MARK, die_with_parent
-from shared.report import write_atomically
+from shared.contract.errors import one_line
+from shared.harness.processes import PARENT_MARK, die_with_parent
+from shared.reports.files import write_atomically
+from shared.studies.parallel import HostJob, HostResult, Layout
 
 
 def load_job(folder: str) -> HostJob:
@@ -65,8 +65,8 @@ def serve(local_rank: int, folder: str, layout: Layout) -> None:
 
 
 def _train(module, job: HostJob, layout: Layout) -> HostResult:
-    from shared.timing import time_runner
-    from shared.tolerances import scaled_diff
+    from shared.contract.tolerances import scaled_diff
+    from shared.harness.timing import time_runner
 
     problem = job.problem
     module.configure(layout, problem.spec.dtype)

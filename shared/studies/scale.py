@@ -19,15 +19,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shared import registry
-from shared.errors import one_line
-from shared.interface import DEVICES, ModelSpec, Problem, Schedule
-from shared.live import LiveLine
-from shared.memory import DevicePeak, host_peak_rss, reset_host_peak
-from shared.parity import compare, in_parity
-from shared.randomness import draw
-from shared.termtable import Column
-from shared.timing import time_runner
+from shared.contract.errors import one_line
+from shared.contract.interface import DEVICES, ModelSpec, Problem, Schedule
+from shared.contract.parity import compare, in_parity
+from shared.contract.randomness import draw
+from shared.harness import registry
+from shared.harness.memory import DevicePeak, host_peak_rss, reset_host_peak
+from shared.harness.timing import time_runner
+from shared.reports.live import LiveLine
+from shared.reports.termtable import Column
 
 N_FEATURES = 8
 SWEEPS = {
@@ -196,7 +196,7 @@ def growth(rows: list[dict]) -> list[dict]:
 # The terminal tables' columns (the Markdown report has every column, in this order). Always
 # shown: what was measured (library, mode, device, sweep, size), its time per step, its
 # difference from NumPy and its status; where the width is short the others are kept in the
-# order of `keep` (shared/termtable.py), the GPU's columns last while no GPU was measured.
+# order of `keep` (shared/reports/termtable.py), the GPU's columns last while no GPU was measured.
 TERMINAL_COLUMNS = (
     Column("library"), Column("mode"), Column("device"), Column("sweep"), Column("width", numeric=True),
     Column("batch", numeric=True), Column("µs/step", numeric=True), Column("samples/s", numeric=True, keep=2),
@@ -214,7 +214,7 @@ COMPUTE_BOUND = ("'compute-bound from' = the smallest size whose time per step i
 
 def table_rows(report: dict) -> list[tuple[str, ...]]:
     """One row per measurement: the cells of TERMINAL_COLUMNS, then the reason it did not run ("" if it did)."""
-    from shared.report import mib
+    from shared.reports.report import mib
 
     out = []
     for r in report["rows"]:
@@ -272,7 +272,7 @@ def markdown(report: dict) -> str:
 
 def print_tables(report: dict, console, wide: bool = False) -> None:
     """The study's three tables, each fitted to the console's width, with their footnotes."""
-    from shared import termtable
+    from shared.reports import termtable
 
     c = report["config"]
     rows = [termtable.Row(row[:-1], row[-1], {"failed": "red", "skipped": "dim"}.get(row[-2])) for row in table_rows(report)]
@@ -298,7 +298,7 @@ def figure(report: dict, path: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from shared.report import write_atomically
+    from shared.reports.files import write_atomically
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     ok = [r for r in report["rows"] if r.get("status") == "ok"]

@@ -1,7 +1,7 @@
 """The harness: run every requested library × mode × device, time it, check it against NumPy.
 
 Every run starts from the same `Problem`. Each library, and Keras once per backend, runs in a
-worker process of its own (shared/worker.py), one after another; the NumPy reference too, so
+worker process of its own (shared/harness/worker.py), one after another; the NumPy reference too, so
 that every row's import time and memory are measured alike. The reference always runs (on the
 CPU, in full); each other run is compared with it at the step it stopped at. A library that is
 missing, unavailable on a device, raises, crashes, hangs or diverges becomes one `skipped` or
@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared import registry
-from shared.environment import describe
-from shared.interface import Problem, TrainOutput
-from shared.live import LiveLine
-from shared.parity import compare, in_parity
-from shared.tasks import Dataset, Task, accuracy
-from shared.tolerances import TOLERANCES
-from shared.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerGoneError, WorkerJob
+from shared.contract.interface import Problem, TrainOutput
+from shared.contract.parity import compare, in_parity
+from shared.contract.tasks import Dataset, Task, accuracy
+from shared.contract.tolerances import TOLERANCES
+from shared.harness import registry
+from shared.harness.environment import describe
+from shared.harness.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerGoneError, WorkerJob
+from shared.reports.live import LiveLine
 
 # Modes too slow per step to run a 10,000-step schedule in the default run (milliseconds per
 # tiny step, measured on a 2-core CPU): without an explicit --steps they run this prefix.
@@ -121,7 +121,7 @@ class Harness:
                        "ground_truth": self._ground_truth()}
 
     def _ground_truth(self) -> dict | None:
-        from shared.ground_truth import ground_truth, mlp_reference
+        from shared.contract.ground_truth import ground_truth, mlp_reference
 
         found = ground_truth(self.task.name, self.dataset.x, self.dataset.t)
         if self.task.name == "digits" and self.dataset.t_eval is not None:
@@ -242,7 +242,7 @@ class Harness:
         if malformed:
             return row | {"status": "failed", "reason": malformed}
         fill_row(row, problem, result.timed, result.timed.first)
-        row["timing"]["first_call_cache"] = "cold"  # every run starts with empty compilation caches (shared/worker.py)
+        row["timing"]["first_call_cache"] = "cold"  # every run starts with empty compilation caches (shared/harness/worker.py)
         row["accuracy"] = accuracy(self.task, self.dataset, result.timed.first.predictions)
         row.update(peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)
         if device == "gpu":
