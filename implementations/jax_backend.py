@@ -23,6 +23,8 @@ POSITION = 4
 REQUIRES = "jax"
 INSTALL = "pip install jax"
 MODES = ("eager", "compiled")
+# Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
+STEP_CAPS = {"eager": 200}
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,

@@ -42,6 +42,9 @@ POSITION = 3
 REQUIRES = "keras"
 INSTALL = "pip install keras tensorflow==2.21.0"
 MODES = ("eager", "compiled")
+# Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
+STEP_CAPS = {"eager": 300, "compiled on torch": 2_000}
+LOAD_AFTER = ("torch",)  # importing TensorFlow before PyTorch has crashed processes that load both
 ABSENT = {"gradients": "Keras' high-level API computes the gradients inside fit: nothing of its own to show.",
           "train_step": "Keras takes each step inside fit (its trainer's train_step): nothing of its own to show."}
 

@@ -27,6 +27,9 @@ POSITION = 2
 REQUIRES = "tensorflow"
 INSTALL = "pip install tensorflow==2.21.0"
 MODES = ("eager", "compiled")
+# Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
+STEP_CAPS = {"eager": 300}
+LOAD_AFTER = ("torch",)  # importing TensorFlow before PyTorch has crashed processes that load both
 
 ACTIVATIONS = {
     "tanh": tf.tanh,

@@ -3,13 +3,13 @@ time, never breaking the others.
 
 Nothing here lists a library by hand: every `implementations/<name>_backend.py` is a library and
 every `implementations/parallel/<name>_parallel.py` an engine, each described by its own module
-constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT; an engine's TARGET), read from the
-file without importing it.
+constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER; an engine's
+TARGET), read from the file without importing it.
 
 The harness loads each library in a worker process of its own (shared/harness/worker.py). A process
-that loads several (the test suite) loads them in the order of `FRAMEWORKS`: PyTorch before
-TensorFlow and Keras, since importing TensorFlow first has crashed processes that later import
-PyTorch.
+that loads several (the test suite) loads them in the order of `FRAMEWORKS`, and a library loads
+what its LOAD_AFTER names first (TensorFlow and Keras: PyTorch, since importing TensorFlow first
+has crashed processes that later import PyTorch).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Library:
     position: int = 99  # POSITION: its place in tables (NumPy, the reference, first)
     absent: dict[str, str] = field(default_factory=dict)  # ABSENT: contract functions it has no counterpart for, and why
     path: Path | None = None  # its implementation file; None for the tests' misbehaving libraries (not shown on the page)
+    step_caps: dict[str, int] = field(default_factory=dict)  # STEP_CAPS: mode (or "mode on backend") → default steps
+    load_after: tuple[str, ...] = ()  # LOAD_AFTER: packages imported first when one process loads several
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,14 @@ def _library(module: str, path: Path) -> Library:
     c = constants(path)
     return Library(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("REQUIRES", c["NAME"]),
                    c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
-                   c.get("ABSENT", {}), path)
+                   c.get("ABSENT", {}), path, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())))
+
+
+def step_cap(target: str, mode: str) -> int | None:
+    """The default schedule's length for a mode too slow per step for the full one, or None."""
+    name, backend = split(target)
+    caps = LIBRARIES[name].step_caps if name in LIBRARIES else {}
+    return caps.get(f"{mode} on {backend}") or caps.get(mode)
 
 
 def _engine(module: str, path: Path) -> Engine:
@@ -229,8 +238,9 @@ def load(name: str) -> ModuleType:
         raise KeyError(name)
     if not installed(name):
         raise MissingLibraryError(missing(name))
-    if name in ("tensorflow", "keras") and installed("torch"):
-        importlib.import_module("torch")  # PyTorch first, always, when one process loads both
+    for first in LIBRARIES[name].load_after:
+        if importlib.util.find_spec(first) is not None:
+            importlib.import_module(first)
     return import_implementation(LIBRARIES[name].module)
 
 

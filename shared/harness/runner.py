@@ -23,11 +23,6 @@ from shared.harness.environment import describe
 from shared.harness.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerGoneError, WorkerJob
 from shared.reports.live import LiveLine
 
-# Modes too slow per step to run a 10,000-step schedule in the default run (milliseconds per
-# tiny step, measured on a 2-core CPU): without an explicit --steps they run this prefix.
-STEP_CAPS = {("tensorflow", "eager"): 300, ("keras", "eager"): 300, ("jax", "eager"): 200,
-             ("keras:torch", "compiled"): 2_000}
-
 
 @dataclass
 class Request:
@@ -227,7 +222,7 @@ class Harness:
         if unavailable:
             return run_row(target, mode, device, "skipped", unavailable) | measured
         problem = self.problem
-        cap = STEP_CAPS.get((target, mode)) or STEP_CAPS.get((name, mode))
+        cap = registry.step_cap(target, mode)  # a mode too slow for the full default schedule
         if cap and not self.request.steps_explicit and problem.schedule.steps > cap:
             problem = problem.prefix(cap)
         steps = problem.schedule.steps
