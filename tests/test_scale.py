@@ -99,3 +99,17 @@ def test_scale_parity_includes_the_loss_history(fake_library):
     rows = scale.run_sweep({**scale.SWEEPS["quick"], "widths": [2], "batches": []}, ["numpy", "loss_off"], ["cpu"], "float32")
     fake = [r for r in rows if r["framework"] == "loss_off"]
     assert fake and all(r["status"] == "ok" and r["parity_ok"] is False for r in fake)
+
+
+def test_a_size_that_crashes_its_worker_costs_that_size_only(fake_library):
+    """Each library measures its sizes in a worker process of its own: a segfault at one size is
+    that size's failed row (in-process it would have ended the study), and the sizes after it are
+    measured in a fresh worker."""
+    fake_library("wide_segfaults")
+    sweep = {**scale.SWEEPS["quick"], "widths": [2, 16, 2], "batches": []}
+    rows = scale.run_sweep(sweep, ["numpy", "wide_segfaults"], ["cpu"], "float32")
+    fake = [(r["width"], r["status"]) for r in rows if r["framework"] == "wide_segfaults"]
+    assert fake == [(2, "ok"), (16, "failed"), (2, "ok")]
+    crashed = next(r for r in rows if r["framework"] == "wide_segfaults" and r["status"] == "failed")
+    assert "SIGSEGV" in crashed["reason"]
+    assert all(r["parity_ok"] for r in rows if r["framework"] == "wide_segfaults" and r["status"] == "ok")

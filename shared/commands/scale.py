@@ -7,7 +7,6 @@ import shlex
 
 from shared.contract.interface import DEVICES
 from shared.harness import registry
-from shared.harness.native_stderr import quiet_native_stderr
 from shared.studies.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, print_tables, run_sweep
 
 
@@ -30,7 +29,7 @@ def _main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     check_report_paths(args)
     from shared.commands.driver import run_interruptible
-    from shared.harness.environment import describe, gpu_name, versions_of
+    from shared.harness.environment import describe
     from shared.reports.report import write_reports
     from shared.reports.termtable import report_console
 
@@ -40,6 +39,7 @@ def _main(argv: list[str]) -> int:
     json_to_stdout = args.json == "-"
     console = report_console(json_to_stdout)
     rows: list[dict] = []
+    facts: dict[str, dict] = {}  # what each library's worker reported: versions, GPU
     config = {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
               "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
               "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep}
@@ -51,17 +51,14 @@ def _main(argv: list[str]) -> int:
                          args.wide)
 
     stopped = run_interruptible("compare.py scale", console, json_to_stdout,
-                                lambda live: run_sweep(sweep, frameworks, devices, args.dtype, live, rows), print_partial)
+                                lambda live: run_sweep(sweep, frameworks, devices, args.dtype, live, rows, facts),
+                                print_partial)
     if isinstance(stopped, int):
         return stopped
     versions: dict[str, str] = {}
-    gpu = None
-    with quiet_native_stderr():
-        for name in frameworks:
-            if registry.installed(name):
-                versions |= versions_of(registry.load(name))
-                gpu = gpu or gpu_name(name)
-    environment = describe(versions, gpu)
+    for loaded in facts.values():
+        versions |= loaded["versions"]
+    environment = describe(versions, next((f["gpu"] for f in facts.values() if f.get("gpu")), None))
     report = {"config": config, "environment": environment, "rows": rows, "crossovers": crossovers(rows),
               "growth": growth(rows)}
     if args.plots:

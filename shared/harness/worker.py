@@ -7,8 +7,9 @@ memory, exits or hangs costs its own rows, not the report.
 
 Protocol, over a `multiprocessing` pipe: the parent starts a worker for one target ("torch",
 "keras:jax", ...); the worker imports it and answers ("loaded", facts about the library) or
-("import_failed", reason); then for each run the parent sends a `RunRequest` and the worker
-answers ("run", RunResult); `None` tells it to exit. A worker that dies or does not answer in
+("import_failed", reason); then for each run the parent sends a request (a `RunRequest`, or
+a study's own, such as the scaling study's `SizeRequest`: anything with a `perform` method) and
+the worker answers ("run", what `perform` returned); `None` tells it to exit. A worker that dies or does not answer in
 time is killed with its whole process group (PyTorch's compiler starts helper processes) and
 becomes a `WorkerDiedError` with a one-line reason.
 """
@@ -54,11 +55,17 @@ class WorkerJob:
 
 @dataclass(frozen=True)
 class RunRequest:
+    """One training run with its repeats, timed in the worker (compare.py's runs)."""
+
     mode: str  # "eager", "compiled", or "book" (NumPy only: the seed's own program)
     device: str
     problem: Problem
     repeat: int
     seed: int = 0  # the book's program draws its own weights from this seed
+
+    def perform(self, module, debug: bool, phase: Callable[[str], None]) -> RunResult:
+        """Run in the worker, with the library imported: the result goes back to the harness."""
+        return _measure(module, self, debug, phase)
 
 
 @dataclass
@@ -198,7 +205,7 @@ def worker_main(conn: Connection, job: WorkerJob) -> None:
         if request is None:
             return
         _fresh_caches(job, run)
-        conn.send(("run", _measure(module, request, job.debug, lambda phase: conn.send(("phase", phase)))))
+        conn.send(("run", request.perform(module, job.debug, lambda phase: conn.send(("phase", phase)))))
 
 
 # ---------------------------------------------------------------- in the harness
@@ -256,9 +263,10 @@ class Worker:
         self.kill()
         raise WorkerDiedError(f"{exit_reason(code)} {what}")
 
-    def run(self, request: RunRequest, on_phase: Callable[[str], None] = lambda _: None) -> RunResult:
-        """One run; WorkerGoneError if the worker had already ended (after answering the last
-        request: that run stands, the next one needs a new worker), WorkerDiedError if it ends now."""
+    def run(self, request, on_phase: Callable[[str], None] = lambda _: None):
+        """One request (its `perform` runs in the worker), and what that returned. WorkerGoneError
+        if the worker had already ended (after answering the last request: that run stands, the
+        next one needs a new worker), WorkerDiedError if it ends now."""
         if not self.process.is_alive():
             self.kill()
             raise WorkerGoneError(exit_reason(self.process.exitcode))

@@ -15,17 +15,19 @@ nets: time grows as O(W²·B) once compute dominates. Below that, a fixed per-st
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from shared.contract.errors import one_line
-from shared.contract.interface import DEVICES, ModelSpec, Problem, Schedule
+from shared.contract.interface import DEVICES, ModelSpec, Problem, Schedule, TrainOutput
 from shared.contract.parity import compare, in_parity
 from shared.contract.randomness import draw
 from shared.harness import registry
-from shared.harness.memory import DevicePeak, host_peak_rss, reset_host_peak
 from shared.harness.timing import time_runner
+from shared.harness.worker import Worker, WorkerDiedError, WorkerGoneError, WorkerJob
 from shared.reports.live import LiveLine
 from shared.reports.termtable import Column
 
@@ -65,64 +67,141 @@ def points(sweep: dict) -> list[tuple[str, int, int]]:
     return cells
 
 
-def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str, progress: LiveLine | None = None,
-              rows: list[dict] | None = None) -> list[dict]:
-    """Every library × device × size; rows are appended to `rows` as they finish (so that an
-    interrupted study can still print them) and returned."""
-    progress = progress or LiveLine()  # the live line; a disabled one shows nothing
-    modules, rows = {}, [] if rows is None else rows
-    for name in registry.ordered(frameworks):
-        progress.show(name, "importing")
+@dataclass(frozen=True)
+class SizeRequest:
+    """One size of the sweep, measured in the library's worker process (shared/harness/worker.py),
+    as compare.py's runs are: the library's process-wide switches and its memory are its own."""
+
+    mode: str
+    device: str
+    width: int
+    batch: int
+    sweep: dict
+    dtype: str
+
+    def perform(self, module, debug: bool, phase: Callable[[str], None]) -> SizeResult:
+        """In the worker: prepare, time and measure this size (see `measure`)."""
+        from shared.harness.memory import DevicePeak, host_peak_rss, reset_host_peak
+
+        library = module.versions().get("keras_backend") or module.NAME
+        device_peak = DevicePeak(library, self.device)
+        device_peak.start()
+        host_reset = reset_host_peak()
         try:
-            modules[name] = registry.load(name)
+            timed, measured = measure(module, self.mode, self.device, self.width, self.batch, self.sweep, self.dtype, phase)
         except Exception as exc:
-            status = "skipped" if isinstance(exc, registry.MissingLibraryError) else "failed"
-            rows.append({"framework": name, "device": "all", "status": status, "reason": str(exc)})
-    references: dict[tuple[int, int], object] = {}
+            if debug:
+                traceback.print_exc()
+            return SizeResult("failed", one_line(exc))
+        peak, peak_note = device_peak.result()
+        return SizeResult("ok", None, timed.first, measured, peak, peak_note, host_peak_rss(),
+                          "this size" if host_reset else "worker lifetime")
+
+
+@dataclass
+class SizeResult:
+    status: str  # "ok" or "failed"
+    reason: str | None = None
+    first: TrainOutput | None = None  # the first call's result, for parity with NumPy's
+    measured: dict | None = None  # what `measure` returns
+    peak_memory_bytes: int | None = None
+    peak_memory_note: str | None = None
+    peak_rss_bytes: int | None = None
+    peak_rss_scope: str | None = None
+
+
+def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str, progress: LiveLine | None = None,
+              rows: list[dict] | None = None, facts: dict[str, dict] | None = None) -> list[dict]:
+    """Every library × device × size, each library in a worker process of its own, one after
+    another; rows are appended to `rows` as they finish (so that an interrupted study can still
+    print them) and returned. `facts` collects each library's versions and GPU, as its worker
+    reported them."""
+    progress = progress or LiveLine()  # the live line; a disabled one shows nothing
+    rows = [] if rows is None else rows
+    facts = {} if facts is None else facts
+    references: dict[tuple[int, int], TrainOutput] = {}
     sizes = points(sweep)
-    total = len(modules) * len(devices) * len(sizes)
-    for number, (name, module) in enumerate(modules.items()):
-        mode = "compiled" if "compiled" in module.MODES else module.MODES[0]
-        for device in devices:
-            unavailable = module.device_unavailable(device)
-            stopped = None
-            for k, (sweep_name, width, batch) in enumerate(sizes):
+    names = registry.ordered(frameworks)
+    for number, name in enumerate(names):
+        missing = registry.missing(name)
+        if missing:
+            rows.append({"framework": name, "device": "all", "status": "skipped", "reason": missing})
+            continue
+        pending = [(device, size) for device in devices for size in sizes]
+        while pending:  # a worker that dies costs its size; a fresh one measures the rest
+            pending = _sweep_in_worker(name, pending, sweep, dtype, progress, rows, facts, references,
+                                       f"library {number + 1} of {len(names)}")
+    return rows
+
+
+def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress: LiveLine, rows: list[dict],
+                     facts: dict[str, dict], references: dict, place: str) -> list:
+    """Measure what is pending in one worker; return what is left if the worker died."""
+    progress.show(name, "importing", place)
+    job = WorkerJob(name, registry.LIBRARIES[name].module, dtype)
+    stopped: dict[str, str] = {}  # per device: why its larger sizes are not measured
+    try:
+        with Worker(job) as worker:
+            kind, loaded = worker.receive(f"while importing {name}")
+            if kind == "import_failed":
+                rows.append({"framework": name, "device": "all", "status": "failed", "reason": loaded})
+                return []
+            facts[name] = loaded
+            mode = _mode_of(loaded)
+            while pending:
+                device, (sweep_name, width, batch) = pending[0]
                 row = {"framework": name, "mode": mode, "device": device, "sweep": sweep_name, "width": width, "batch": batch,
                        "steps": sweep["steps"], "flops_per_step": flops_per_step((N_FEATURES, width, width, 1), batch)}
-                if unavailable or stopped:
-                    rows.append(row | {"status": "skipped", "reason": unavailable or stopped})
+                skip = loaded["unavailable"].get(device) or stopped.get(device)
+                if skip:
+                    rows.append(row | {"status": "skipped", "reason": skip})
+                    pending.pop(0)
                     continue
-                place = f"size {(number * len(devices) + devices.index(device)) * len(sizes) + k + 1} of {total}"
                 phase = progress.phases(f"{name} {mode} {device}, width {width} batch {batch}", place, mode == "compiled")
                 phase("preparing")
-                try:
-                    device_peak = DevicePeak(name, device)
-                    device_peak.start()
-                    host_reset = reset_host_peak()
-                    start = time.perf_counter()
-                    timed, measured = measure(module, mode, device, width, batch, sweep, dtype, phase)
-                    spent = time.perf_counter() - start
-                except Exception as exc:
-                    rows.append(row | {"status": "failed", "reason": one_line(exc)})
-                    continue
-                step_s = measured["step_us_median"] / 1e6
-                peak, peak_note = device_peak.result()
-                row |= {"status": "ok", "reason": None, **measured,
-                        "samples_per_s": batch / step_s, "gflops_per_s": row["flops_per_step"] / step_s / 1e9,
-                        "peak_memory_bytes": peak, "peak_rss_bytes": host_peak_rss(),
-                        "peak_rss_scope": "this size" if host_reset else "process lifetime"}
-                if peak_note:
-                    row["peak_memory_note"] = peak_note
-                if name == "numpy":
-                    references[(width, batch)] = timed.first
-                ref = references.get((width, batch))
-                if ref is not None and name != "numpy":
-                    diff = compare(timed.first, ref, dtype)  # the scaled difference, despite the key's name
-                    row |= {"max_abs_diff": diff["scaled"], "parity_ok": in_parity(diff, dtype)}
-                rows.append(row)
+                start = time.perf_counter()
+                result = worker.run(SizeRequest(mode, device, width, batch, sweep, dtype), phase)
+                spent = time.perf_counter() - start
+                pending.pop(0)
+                rows.append(_size_row(row, result, name, dtype, references))
                 if spent > CELL_BUDGET_S:
-                    stopped = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
-    return rows
+                    stopped[device] = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
+    except (WorkerDiedError, WorkerGoneError) as ended:
+        if name not in facts:  # died while importing: it would again
+            rows.append({"framework": name, "device": "all", "status": "failed", "reason": str(ended)})
+            return []
+        device, (sweep_name, width, batch) = pending.pop(0)
+        rows.append({"framework": name, "mode": _mode_of(facts[name]), "device": device, "sweep": sweep_name, "width": width,
+                     "batch": batch,
+                     "steps": sweep["steps"], "flops_per_step": flops_per_step((N_FEATURES, width, width, 1), batch),
+                     "status": "failed", "reason": str(ended)})
+    return pending
+
+
+def _mode_of(loaded: dict) -> str:
+    """The mode the study measures a library in: its compiled one where it has one."""
+    return "compiled" if "compiled" in loaded["modes"] else loaded["modes"][0]
+
+
+def _size_row(row: dict, result: SizeResult, name: str, dtype: str, references: dict) -> dict:
+    """The study's row for one measured size, compared with NumPy's at the same size."""
+    if result.status != "ok":
+        return row | {"status": result.status, "reason": result.reason}
+    measured = result.measured
+    step_s = measured["step_us_median"] / 1e6
+    row |= {"status": "ok", "reason": None, **measured,
+            "samples_per_s": row["batch"] / step_s, "gflops_per_s": row["flops_per_step"] / step_s / 1e9,
+            "peak_memory_bytes": result.peak_memory_bytes, "peak_rss_bytes": result.peak_rss_bytes,
+            "peak_rss_scope": result.peak_rss_scope}
+    if result.peak_memory_note:
+        row["peak_memory_note"] = result.peak_memory_note
+    key = (row["width"], row["batch"])
+    if name == "numpy":
+        references[key] = result.first
+    elif key in references:
+        diff = compare(result.first, references[key], dtype)  # the scaled difference, despite the key's name
+        row |= {"max_abs_diff": diff["scaled"], "parity_ok": in_parity(diff, dtype)}
+    return row
 
 
 def measure(module, mode: str, device: str, width: int, batch: int, sweep: dict, dtype: str,
