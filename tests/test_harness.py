@@ -15,6 +15,7 @@ from conftest import LOADED, MISSING, library_mode_params, problem_for
 from shared.commands import cli
 from shared.contract.tasks import TASKS
 from shared.harness import registry
+from shared.reports.rows import SCHEMA
 
 RUN_KEYS = {"framework", "mode", "device", "status", "reason", "steps_run", "predictions", "final_loss", "max_abs_diff", "timing"}
 TIMING_KEYS = {"first_call_s", "step_us_median", "step_us_min", "step_us_max", "steps_timed", "repeats"}
@@ -54,8 +55,10 @@ def check_shape(report: dict, n_eval: int, n_out: int) -> None:
     assert set(report["parity"]) >= {"ok", "worst", "tolerance"} and isinstance(report["parity"]["ok"], bool)
     first = report["runs"][0]
     assert (first["framework"], first["device"], first["max_abs_diff"]) == ("numpy", "cpu", None)
+    assert report["schema"] == SCHEMA
     for run in report["runs"]:
         assert set(run) >= RUN_KEYS, RUN_KEYS - set(run)
+        assert run["target"] == run["framework"] + (f":{run['keras_backend']}" if run.get("keras_backend") else "")
         assert run["status"] in ("ok", "skipped", "failed")
         if run["status"] != "ok":
             assert isinstance(run["reason"], str) and run["reason"]

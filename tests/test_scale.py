@@ -36,8 +36,9 @@ def test_rows_for_every_library_with_the_fields(quick_report):
             assert set(r) >= FIELDS, FIELDS - set(r)
             assert r["step_us_median"] > 0 and r["samples_per_s"] > 0 and r["gflops_per_s"] > 0
             assert r["flops_per_step"] == scale.flops_per_step((scale.N_FEATURES, r["width"], r["width"], 1), r["batch"])
-            # From the OS, per size: more than the libraries' own code, less than the machine.
-            assert 50 * 2**20 < r["peak_rss_bytes"] < 64 * 2**30 and r["peak_rss_scope"] == "this size"
+            # From the OS, per size, of the library's own worker (NumPy's is ~40 MiB): more than an
+            # interpreter with NumPy, less than the machine.
+            assert 25 * 2**20 < r["peak_rss_bytes"] < 64 * 2**30 and r["peak_rss_scope"] == "this size"
             if name != "numpy":
                 assert r["parity_ok"] and r["max_abs_diff"] <= 1e-4
 
@@ -97,8 +98,8 @@ def test_host_peak_follows_an_allocation():
 def test_scale_parity_includes_the_loss_history(fake_library):
     fake_library("loss_off")
     rows = scale.run_sweep({**scale.SWEEPS["quick"], "widths": [2], "batches": []}, ["numpy", "loss_off"], ["cpu"], "float32")
-    fake = [r for r in rows if r["framework"] == "loss_off"]
-    assert fake and all(r["status"] == "ok" and r["parity_ok"] is False for r in fake)
+    fake = [r for r in rows if r.framework == "loss_off"]
+    assert fake and all(r.status == "ok" and r.parity_ok is False for r in fake)
 
 
 def test_a_size_that_crashes_its_worker_costs_that_size_only(fake_library):
@@ -108,8 +109,8 @@ def test_a_size_that_crashes_its_worker_costs_that_size_only(fake_library):
     fake_library("wide_segfaults")
     sweep = {**scale.SWEEPS["quick"], "widths": [2, 16, 2], "batches": []}
     rows = scale.run_sweep(sweep, ["numpy", "wide_segfaults"], ["cpu"], "float32")
-    fake = [(r["width"], r["status"]) for r in rows if r["framework"] == "wide_segfaults"]
+    fake = [(r.width, r.status) for r in rows if r.framework == "wide_segfaults"]
     assert fake == [(2, "ok"), (16, "failed"), (2, "ok")]
-    crashed = next(r for r in rows if r["framework"] == "wide_segfaults" and r["status"] == "failed")
-    assert "SIGSEGV" in crashed["reason"]
-    assert all(r["parity_ok"] for r in rows if r["framework"] == "wide_segfaults" and r["status"] == "ok")
+    crashed = next(r for r in rows if r.framework == "wide_segfaults" and r.status == "failed")
+    assert "SIGSEGV" in crashed.reason
+    assert all(r.parity_ok for r in rows if r.framework == "wide_segfaults" and r.status == "ok")

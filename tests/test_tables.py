@@ -24,6 +24,7 @@ from rich.console import Console
 from shared.harness.runner import run_row
 from shared.reports import report, termtable
 from shared.reports.live import LiveLine, duration
+from shared.reports.rows import RunRow, ScaleRow, from_json_rows
 from shared.studies import parallel_report, scale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def load(name: str) -> dict:
 
 def default_xor() -> dict:
     """The committed default run (`python compare.py`): slow-mode cuts and Keras float64 skips."""
-    return load("cpu_xor.json")
+    return from_json_rows(load("cpu_xor.json"), "runs", RunRow)
 
 
 def every_note() -> dict:
@@ -49,31 +50,32 @@ def every_note() -> dict:
     without a GPU (two skipped modes merged), a run out of parity, repeats that differ."""
     r = default_xor()
     runs = r["runs"]
-    runs.insert(3, run_row("torch", "compiled", "cpu", "failed", "worker killed by SIGSEGV while running compiled on cpu")
-                | {"import_s": 1.02})
+    runs.insert(3, run_row("torch", "compiled", "cpu", "failed", "worker killed by SIGSEGV while running compiled on cpu",
+                           import_s=1.02))
     runs += [run_row("jax", mode, "gpu", "skipped", "jax sees no GPU: no CUDA-enabled jaxlib is installed")
              for mode in ("eager", "compiled")]
     runs.append(run_row("tensorflow", "all", "all", "skipped",
                         "tensorflow is not installed; install it with: pip install tensorflow==2.21.0"))
-    odd = copy.deepcopy(next(x for x in runs if x["framework"] == "jax" and x["mode"] == "compiled"))
-    odd |= {"framework": "keras", "keras_backend": "jax", "parity_ok": False,
-            "diff": {"dtype_ok": False, "dtype_problem": "computed in float32, asked for float64", "scaled": None}}
+    odd = copy.deepcopy(next(x for x in runs if x.framework == "jax" and x.mode == "compiled"))
+    odd.update(framework="keras", keras_backend="jax", parity_ok=False,
+               diff={"dtype_ok": False, "dtype_problem": "computed in float32, asked for float64", "scaled": None})
     runs.append(odd)
-    next(x for x in runs if x["framework"] == "torch" and x["mode"] == "eager")["repeatable"] = False
+    next(x for x in runs if x.framework == "torch" and x.mode == "eager").repeatable = False
     r["parity"]["ok"] = r["ok"] = False
     return r
 
 
 def scale_report() -> dict:
-    r = load("scale_cpu.json")
+    r = from_json_rows(load("scale_cpu.json"), "rows", ScaleRow)
     rows = r["rows"]
-    rows.insert(0, {"framework": "tensorflow", "device": "all", "status": "skipped",
-                    "reason": "tensorflow is not installed; install it with: pip install tensorflow==2.21.0"})
-    template = {k: rows[1][k] for k in ("framework", "mode", "device", "sweep", "width", "batch", "steps")}
+    rows.insert(0, ScaleRow("tensorflow", "all", "skipped",
+                            "tensorflow is not installed; install it with: pip install tensorflow==2.21.0"))
+    template = {k: getattr(rows[1], k) for k in ("framework", "mode", "device", "sweep", "width", "batch", "steps")}
     stopped = "stopped: the previous size took 61 s (budget 60 s per size)"
-    rows += [template | {"framework": "torch", "width": w, "status": "skipped", "reason": stopped} for w in (8192, 16384)]
-    rows.append(template | {"framework": "jax", "width": 8192, "status": "failed",
-                            "reason": "XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 268435456 bytes"})
+    rows += [ScaleRow(**(template | {"framework": "torch", "width": w, "status": "skipped", "reason": stopped}))
+             for w in (8192, 16384)]
+    rows.append(ScaleRow(**(template | {"framework": "jax", "width": 8192, "status": "failed",
+                                        "reason": "XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 268435456 bytes"})))
     return r
 
 
@@ -296,17 +298,18 @@ def test_the_live_line_says_what_for_how_long_and_is_silent_when_off():
 def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, capsys, signum, code):
     """Ctrl-C and SIGTERM alike (the one driver of compare, scale and parallel), sent for real."""
     from shared.commands import cli
+    from shared.harness.worker import Worker
 
-    real, calls = scale.measure, []
+    real, calls = Worker.run, []
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, *args, **kwargs):  # the harness's side of each size (measured in the worker)
         calls.append(args)
         if len(calls) == 3:
             os.kill(os.getpid(), signum)
             time.sleep(5)  # the handler raises here
-        return real(*args, **kwargs)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(scale, "measure", interrupted)
+    monkeypatch.setattr(Worker, "run", interrupted)
     assert cli.main(["scale", "--quick", "--frameworks", "numpy", "--device", "cpu"]) == code
     err = capsys.readouterr().err
     assert "Interrupted; sizes that finished:" in err and "no report files written" in err
@@ -352,8 +355,8 @@ def test_compare_in_a_real_100_column_terminal(tmp_path):
     assert all(cell_len(line) <= 100 for line in lines)
     text = "\n".join(lines)
     assert not re.search(r" in all$", text, re.M)  # the live line is gone, the table stays
-    r = json.loads(report_path.read_text())
+    r = from_json_rows(json.loads(report_path.read_text()), "runs", RunRow)
     rows = compare_rows(r)
     assert problems(text, 100, report.TERMINAL_COLUMNS, rows, shown_columns(report.TERMINAL_COLUMNS, rows, 100)) == []
     for run in r["runs"][1:]:
-        assert f"{run['timing']['step_us_median']:.1f}" in text and f"{run['diff']['scaled']:.1e}" in text
+        assert f"{run.timing['step_us_median']:.1f}" in text and f"{run.diff['scaled']:.1e}" in text

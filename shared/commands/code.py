@@ -12,6 +12,7 @@ import os
 
 from shared.commands.args import Parser, check_output_path, choice_list, guarded
 from shared.contract.errors import UsageError
+from shared.reports.rows import RunRow, from_json_rows
 from shared.studies.sidebyside import ROOT, ROWS, SURPRISES, Cell, cells, library_titles
 
 DEFAULT_REPORT = "results/cpu_xor.json"  # relative to the repository, wherever the command runs
@@ -54,9 +55,12 @@ def load_report(path: str, required: bool = True) -> dict | None:
     ok = (isinstance(report, dict) and isinstance(report.get("runs"), list) and report["runs"]
           and all(isinstance(r, dict) for r in report["runs"])
           and all(isinstance(report.get(k), dict) for k in ("parity", "config", "environment")))
-    if not ok:
-        raise UsageError(f"--report {path}: not a compare.py JSON report (runs, parity, config, environment)")
-    return report
+    if ok:
+        try:
+            return from_json_rows(report, "runs", RunRow)
+        except TypeError:  # a row without the fields every run has
+            pass
+    raise UsageError(f"--report {path}: not a compare.py JSON report (runs, parity, config, environment)")
 
 
 def load_parallel_report() -> dict | None:

@@ -7,6 +7,7 @@ import shlex
 
 from shared.contract.interface import DEVICES
 from shared.harness import registry
+from shared.reports.rows import SCHEMA, ScaleRow
 from shared.studies.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, print_tables, run_sweep
 
 
@@ -38,7 +39,7 @@ def _main(argv: list[str]) -> int:
     frameworks = args.frameworks
     json_to_stdout = args.json == "-"
     console = report_console(json_to_stdout)
-    rows: list[dict] = []
+    rows: list[ScaleRow] = []
     facts: dict[str, dict] = {}  # what each library's worker reported: versions, GPU
     config = {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
               "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
@@ -59,12 +60,12 @@ def _main(argv: list[str]) -> int:
     for loaded in facts.values():
         versions |= loaded["versions"]
     environment = describe(versions, next((f["gpu"] for f in facts.values() if f.get("gpu")), None))
-    report = {"config": config, "environment": environment, "rows": rows, "crossovers": crossovers(rows),
+    report = {"schema": SCHEMA, "config": config, "environment": environment, "rows": rows, "crossovers": crossovers(rows),
               "growth": growth(rows)}
     if args.plots:
         os.makedirs(args.plots, exist_ok=True)
         report["plots"] = [figure(report, os.path.join(args.plots, "scale_step_time.png"))]
     write_reports(report, args.json, args.markdown, markdown)
     print_tables(report, console, args.wide)  # nothing when the JSON goes to stdout: the console is quiet then
-    failed = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False]
+    failed = [r for r in rows if r.status == "failed" or r.parity_ok is False]
     return 1 if failed else 0

@@ -22,6 +22,7 @@ from shared.harness import registry
 from shared.harness.environment import describe
 from shared.harness.worker import DEFAULT_TIMEOUT_S, RunRequest, Worker, WorkerDiedError, WorkerGoneError, WorkerJob
 from shared.reports.live import LiveLine
+from shared.reports.rows import SCHEMA, RunRow
 
 
 @dataclass
@@ -74,25 +75,26 @@ def library_name(target: str) -> str:
     return f"{name} ({backend})" if backend else name
 
 
-def run_row(target: str, mode: str, device: str, status: str, reason: str | None = None) -> dict:
+def run_row(target: str, mode: str, device: str, status: str, reason: str | None = None,
+            import_s: float | None = None) -> RunRow:
     framework, backend = registry.split(target)
-    row = {"framework": framework, "mode": mode, "device": device, "status": status, "reason": reason,
-           "steps_run": 0, "predictions": None, "final_loss": None, "max_abs_diff": None, "timing": None,
-           "import_s": None, "peak_rss_bytes": None}
-    return row | ({"keras_backend": backend} if backend else {})
+    return RunRow(framework, mode, device, status, reason, keras_backend=backend, import_s=import_s)
 
 
-def fill_row(row: dict, problem: Problem, timed, out: TrainOutput) -> None:
+def fill_row(row: RunRow, problem: Problem, timed, out: TrainOutput) -> None:
     marks = problem.schedule.record_steps()
-    row.update({"steps_run": problem.schedule.steps, "dtype": out.dtype,
-                "predictions": np.asarray(out.predictions, dtype=np.float64).tolist(),
-                "final_loss": _finite_or_none(float(out.loss_history[-1])),
-                "loss_history": {"steps": marks, "values": [_finite_or_none(float(v)) for v in out.loss_history]},
-                "weights": [np.asarray(w, dtype=np.float64).tolist() for w in out.weights],
-                "timing": timed.summary(problem.schedule.steps),
-                "repeatable": all(np.array_equal(a, b) for a, b in zip([timed.first.predictions, *timed.first.weights],
-                                                                      [timed.last.predictions, *timed.last.weights]))})
-    row.update(out.info)
+    row.update(steps_run=problem.schedule.steps, dtype=out.dtype,
+               predictions=np.asarray(out.predictions, dtype=np.float64).tolist(),
+               final_loss=_finite_or_none(float(out.loss_history[-1])),
+               loss_history={"steps": marks, "values": [_finite_or_none(float(v)) for v in out.loss_history]},
+               weights=[np.asarray(w, dtype=np.float64).tolist() for w in out.weights],
+               timing=timed.summary(problem.schedule.steps),
+               repeatable=all(np.array_equal(a, b) for a, b in zip([timed.first.predictions, *timed.first.weights],
+                                                                   [timed.last.predictions, *timed.last.weights])))
+    info = dict(out.info)
+    if "note" in info:  # a library's own note (PyTorch's compiled fallback) is the row's note
+        row.note = info.pop("note")
+    row.extra.update(info)
 
 
 class Harness:
@@ -110,7 +112,7 @@ class Harness:
         self.gpu: str | None = None
         self.gpu_seen = False
         tol = TOLERANCES[problem.spec.dtype]
-        self.report = {"task": task.name, "config": config, "environment": describe(), "reference": "numpy",
+        self.report = {"schema": SCHEMA, "task": task.name, "config": config, "environment": describe(), "reference": "numpy",
                        "accuracy_on": dataset.eval_on if task.scored else None,
                        "runs": [], "parity": {"ok": True, "worst": 0.0, "tolerance": tol.value, "tolerance_reason": tol.reason},
                        "ground_truth": self._ground_truth()}
@@ -153,7 +155,7 @@ class Harness:
         """Settle the devices, the environment and the verdict from what has run (also after an interrupt)."""
         if self.request.gpu_if_seen and not self.gpu_seen and "gpu" in self.request.devices:
             self.request.devices = [d for d in self.request.devices if d != "gpu"]
-            self.report["runs"] = [r for r in self.report["runs"] if r["device"] != "gpu"]
+            self.report["runs"] = [r for r in self.report["runs"] if r.device != "gpu"]
         self.report["config"]["devices"] = list(self.request.devices)
         versions = dict(self.versions)
         if self.keras_backends:
@@ -198,7 +200,7 @@ class Harness:
                     continue  # it ended after answering its last run, which stands: a new worker for the next
                 device, mode = pending.pop(0)
                 reason = str(ended) if isinstance(ended, WorkerDiedError) else f"{ended} before running {mode} on {device}"
-                self.report["runs"].append(run_row(target, mode, device, "failed", reason) | {"import_s": facts["import_s"]})
+                self.report["runs"].append(run_row(target, mode, device, "failed", reason, facts["import_s"]))
 
     def _fail(self, target: str, pending: list[tuple[str, str]], reason: str) -> None:
         for device, mode in pending:
@@ -213,14 +215,14 @@ class Harness:
             self.gpu_seen = True
             self.gpu = self.gpu or facts.get("gpu")
 
-    def _run_in(self, worker: Worker, facts: dict, target: str, device: str, mode: str) -> dict:
+    def _run_in(self, worker: Worker, facts: dict, target: str, device: str, mode: str) -> RunRow:
         name = registry.split(target)[0]
-        measured = {"import_s": facts["import_s"]}
+        import_s = facts["import_s"]
         if mode not in facts["modes"] and mode != "book":
-            return run_row(target, mode, device, "skipped", f"{name} has no {mode} mode") | measured
+            return run_row(target, mode, device, "skipped", f"{name} has no {mode} mode", import_s)
         unavailable = facts["unavailable"].get(device)
         if unavailable:
-            return run_row(target, mode, device, "skipped", unavailable) | measured
+            return run_row(target, mode, device, "skipped", unavailable, import_s)
         problem = self.problem
         cap = registry.step_cap(target, mode)  # a mode too slow for the full default schedule
         if cap and not self.request.steps_explicit and problem.schedule.steps > cap:
@@ -230,22 +232,21 @@ class Harness:
                                         mode == "compiled")
         on_phase("starting")
         result = worker.run(RunRequest(mode, device, problem, self.request.repeat, self.request.seed), on_phase)
-        row = run_row(target, mode, device, result.status, result.reason) | measured
+        row = run_row(target, mode, device, result.status, result.reason, import_s)
         if result.status != "ok":
             return row
         malformed = shape_problem(result.timed.first, problem)
         if malformed:
-            return row | {"status": "failed", "reason": malformed}
+            row.update(status="failed", reason=malformed)
+            return row
         fill_row(row, problem, result.timed, result.timed.first)
-        row["timing"]["first_call_cache"] = "cold"  # every run starts with empty compilation caches (shared/harness/worker.py)
-        row["accuracy"] = accuracy(self.task, self.dataset, result.timed.first.predictions)
+        row.timing["first_call_cache"] = "cold"  # every run starts with empty compilation caches (shared/harness/worker.py)
+        row.accuracy = accuracy(self.task, self.dataset, result.timed.first.predictions)
         row.update(peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)
         if device == "gpu":
-            row.update(peak_device_bytes=result.peak_device_bytes)
-            if result.peak_device_note:
-                row["peak_device_note"] = result.peak_device_note
+            row.update(peak_device_bytes=result.peak_device_bytes, peak_device_note=result.peak_device_note)
         if steps < self.problem.schedule.steps:
-            row["note"] = f"ran the first {steps} of {self.problem.schedule.steps} steps (slow mode; pass --steps to run all)"
+            row.note = f"ran the first {steps} of {self.problem.schedule.steps} steps (slow mode; pass --steps to run all)"
         bad = first_non_finite(result.timed.first.loss_history, problem.schedule.record_steps())
         if target == "numpy":
             if mode != "book":
@@ -257,20 +258,20 @@ class Harness:
             row.update(status="failed", reason=bad)
             return row
         diff = compare(result.timed.first, self.reference(steps), self.problem.spec.dtype)
-        row["max_abs_diff"] = _finite_or_none(diff["max_abs_diff"])
-        row["diff"] = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in diff.items()}
-        row["parity_ok"] = in_parity(diff, self.problem.spec.dtype)
+        row.update(max_abs_diff=_finite_or_none(diff["max_abs_diff"]),
+                   diff={k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in diff.items()},
+                   parity_ok=in_parity(diff, self.problem.spec.dtype))
         return row
 
     def _verdict(self) -> None:
         parity = self.report["parity"]
-        compared = [r for r in self.report["runs"] if r["status"] == "ok" and "diff" in r]
-        worst = max((r["diff"]["scaled"] if r["diff"]["scaled"] is not None else float("inf") for r in compared), default=0.0)
+        compared = [r for r in self.report["runs"] if r.status == "ok" and r.diff is not None]
+        worst = max((r.diff["scaled"] if r.diff["scaled"] is not None else float("inf") for r in compared), default=0.0)
         parity["worst"] = worst if np.isfinite(worst) else None
-        parity["ok"] = bool(all(r.get("parity_ok") for r in compared))
-        ref_us = self.report["runs"][0]["timing"]["step_us_median"] if self.report["runs"][0]["timing"] else None
+        parity["ok"] = bool(all(r.parity_ok for r in compared))
+        ref_us = self.report["runs"][0].timing["step_us_median"] if self.report["runs"][0].timing else None
         for r in self.report["runs"]:
-            t = r.get("timing")
-            r["speed_vs_numpy"] = (ref_us / t["step_us_median"]) if (ref_us and t and t["step_us_median"]) else None
-        self.report["failed"] = sum(r["status"] == "failed" for r in self.report["runs"])
+            t = r.timing
+            r.speed_vs_numpy = (ref_us / t["step_us_median"]) if (ref_us and t and t["step_us_median"]) else None
+        self.report["failed"] = sum(r.status == "failed" for r in self.report["runs"])
         self.report["ok"] = parity["ok"] and self.report["failed"] == 0

@@ -19,15 +19,16 @@ import numpy as np  # noqa: E402
 from shared.contract.interface import Problem  # noqa: E402
 from shared.contract.tasks import Dataset  # noqa: E402
 from shared.reports.files import write_atomically  # noqa: E402
+from shared.reports.rows import RunRow  # noqa: E402
 
 
-def _label(run: dict) -> str:
-    backend = f" [{run['keras_backend']}]" if run.get("keras_backend") else ""
-    return f"{run['framework']}{backend} {run['mode']} {run['device']}"
+def _label(run: RunRow) -> str:
+    backend = f" [{run.keras_backend}]" if run.keras_backend else ""
+    return f"{run.framework}{backend} {run.mode} {run.device}"
 
 
-def _ok_runs(report: dict) -> list[dict]:
-    return [r for r in report["runs"] if r["status"] == "ok" and r.get("predictions") is not None]
+def _ok_runs(report: dict) -> list[RunRow]:
+    return [r for r in report["runs"] if r.status == "ok" and r.predictions is not None]
 
 
 def save_figure(fig, path: str) -> str:
@@ -43,9 +44,9 @@ def loss_curves(report: dict, path: str) -> str:
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = ["-", "--", ":", "-."]
     for i, run in enumerate(_ok_runs(report)):
-        history = run["loss_history"]
+        history = run.loss_history
         values = np.array([np.nan if v is None else v for v in history["values"]], dtype=float)
-        ax.plot(history["steps"], values, styles[i % len(styles)], lw=1.6, label=f"{_label(run)} ({run['steps_run']} steps)")
+        ax.plot(history["steps"], values, styles[i % len(styles)], lw=1.6, label=f"{_label(run)} ({run.steps_run} steps)")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel(f"training-set loss ({report['config']['loss']})")
@@ -56,13 +57,13 @@ def loss_curves(report: dict, path: str) -> str:
 
 
 def step_times(report: dict, path: str) -> str:
-    runs = [r for r in _ok_runs(report) if (r.get("timing") or {}).get("step_us_median")]
+    runs = [r for r in _ok_runs(report) if (r.timing or {}).get("step_us_median")]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(runs) + 1.5))
     labels = [_label(r) for r in runs]
-    median = np.array([r["timing"]["step_us_median"] for r in runs])
-    low = median - np.array([r["timing"]["step_us_min"] for r in runs])
-    high = np.array([r["timing"]["step_us_max"] for r in runs]) - median
-    colours = ["tab:blue" if r["device"] == "cpu" else "tab:green" for r in runs]
+    median = np.array([r.timing["step_us_median"] for r in runs])
+    low = median - np.array([r.timing["step_us_min"] for r in runs])
+    high = np.array([r.timing["step_us_max"] for r in runs]) - median
+    colours = ["tab:blue" if r.device == "cpu" else "tab:green" for r in runs]
     ax.barh(labels, median, xerr=[low, high], color=colours, capsize=3)
     ax.set_xscale("log")
     ax.invert_yaxis()
@@ -72,16 +73,16 @@ def step_times(report: dict, path: str) -> str:
     return save_figure(fig, path)
 
 
-def _grid_predictions(run: dict, problem: Problem, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def _grid_predictions(run: RunRow, problem: Problem, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     from implementations import numpy_backend
 
-    weights = [np.array(w, dtype=np.float64) for w in run["weights"]]
+    weights = [np.array(w, dtype=np.float64) for w in run.weights]
     grid = np.column_stack([xs.ravel(), ys.ravel()])
     return numpy_backend.predict(weights, problem.spec, grid)[:, 0].reshape(xs.shape)
 
 
 def decision_regions(report: dict, problem: Problem, dataset: Dataset, path: str) -> str:
-    runs = [r for r in _ok_runs(report) if r["steps_run"] == report["config"]["steps"]]
+    runs = [r for r in _ok_runs(report) if r.steps_run == report["config"]["steps"]]
     views = [("zoomed out", (-4.0, 5.0)), ("zoomed in", (-0.5, 1.5))]
     fig, axes = plt.subplots(len(views), len(runs), figsize=(2.9 * len(runs) + 1.5, 6.4), squeeze=False,
                              layout="constrained")
@@ -113,7 +114,7 @@ def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str)
         x = dataset.x_eval[:, 0]
         ax.plot(dataset.x[:, 0], dataset.t[:, 0], "o", ms=3, color="0.6", label="data: sin(x)")
         for i, run in enumerate(runs):
-            ax.plot(x, np.array(run["predictions"])[:, 0], styles[i % 4], lw=1.5, label=f"{_label(run)} ({run['steps_run']} steps)")
+            ax.plot(x, np.array(run.predictions)[:, 0], styles[i % 4], lw=1.5, label=f"{_label(run)} ({run.steps_run} steps)")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_title("sine: the fitted function of every library against the data")
@@ -122,8 +123,8 @@ def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str)
         lo, hi = truth.min(), truth.max()
         ax.plot([lo, hi], [lo, hi], color="0.5", lw=1, label="perfect fit")
         for i, run in enumerate(runs):
-            ax.plot(truth, np.array(run["predictions"])[:, 0], "os^vxd+*"[i % 8], ms=4, alpha=0.6,
-                    label=f"{_label(run)} ({run['steps_run']} steps)")
+            ax.plot(truth, np.array(run.predictions)[:, 0], "os^vxd+*"[i % 8], ms=4, alpha=0.6,
+                    label=f"{_label(run)} ({run.steps_run} steps)")
         ax.set_xlabel(f"target {dataset.target_name}")
         ax.set_ylabel("prediction")
         ax.set_title(f"linear: predictions against targets ({dataset.source} data)")
@@ -138,10 +139,10 @@ def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
     runs = _ok_runs(report)
     truth = dataset.eval_targets.argmax(axis=1)
     classes = len(dataset.classes)
-    reference = np.array(runs[0]["predictions"]).argmax(axis=1)
+    reference = np.array(runs[0].predictions).argmax(axis=1)
     counts = np.zeros((classes, classes), dtype=int)
     np.add.at(counts, (truth, reference), 1)
-    same = all(np.array_equal(np.array(r["predictions"]).argmax(axis=1), reference) for r in runs)
+    same = all(np.array_equal(np.array(r.predictions).argmax(axis=1), reference) for r in runs)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     image = ax.imshow(counts, cmap="Blues")
     for i in range(classes):
@@ -166,7 +167,7 @@ def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) ->
     """The held-out images some library gets wrong, each with every library's answer."""
     runs = _ok_runs(report)
     truth = dataset.eval_targets.argmax(axis=1)
-    answers = {_label(r): np.array(r["predictions"]).argmax(axis=1) for r in runs}
+    answers = {_label(r): np.array(r.predictions).argmax(axis=1) for r in runs}
     wrong = sorted({int(i) for a in answers.values() for i in np.flatnonzero(a != truth)})
     shown = wrong[:limit]
     columns = 8
@@ -191,7 +192,7 @@ def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) ->
 def write_plots(report: dict, problem: Problem, dataset: Dataset, folder: str) -> list[str]:
     task = report["task"]
     written = [loss_curves(report, os.path.join(folder, f"{task}_loss_curves.png"))]
-    if any((r.get("timing") or {}).get("step_us_median") for r in _ok_runs(report)):
+    if any((r.timing or {}).get("step_us_median") for r in _ok_runs(report)):
         written.append(step_times(report, os.path.join(folder, f"{task}_step_time.png")))
     if task == "xor":
         written.append(decision_regions(report, problem, dataset, os.path.join(folder, "xor_decision_regions.png")))

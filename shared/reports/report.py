@@ -8,6 +8,7 @@ import math
 import sys
 
 from shared.reports.files import write_atomically
+from shared.reports.rows import Row, RunRow
 from shared.reports.termtable import Column
 
 # The terminal table's columns. Always shown: library, mode, device, status, max Δ, µs/step and
@@ -42,34 +43,33 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     merged: dict[tuple, int] = {}
     for r in report["runs"]:
-        if r["status"] == "skipped":
-            key = (r["framework"], r["device"], r["reason"])
+        if r.status == "skipped":
+            key = (r.framework, r.device, r.reason)
             if key in merged:
                 old = rows[merged[key]]
-                rows[merged[key]] = (old[0], f"{old[1]},{r['mode']}", *old[2:])
+                rows[merged[key]] = (old[0], f"{old[1]},{r.mode}", *old[2:])
                 continue
             merged[key] = len(rows)
-        t = r.get("timing") or {}
-        diff = (r.get("diff") or {}).get("scaled")
-        library = r["framework"] + (f" ({r['keras_backend']})" if r.get("keras_backend") else "")
-        note = r.get("reason") or r.get("note") or ("reference" if r is report["runs"][0] else "")
-        if r["status"] == "ok" and r.get("parity_ok") is False:
+        t = r.timing or {}
+        diff = (r.diff or {}).get("scaled")
+        note = r.reason or r.note or ("reference" if r is report["runs"][0] else "")
+        if r.status == "ok" and r.parity_ok is False:
             note = parity_problem(r, report["parity"]["tolerance"])
-        if r.get("repeatable") is False:
+        if r.repeatable is False:
             note = (note + "; " if note else "") + "repeats differ from first call"
-        rows.append((library, r["mode"], r["device"], r["status"], str(r["steps_run"] or "–"),
-                     "ref" if r is report["runs"][0] else number(diff, ".1e"), number(r["final_loss"], ".6g"),
-                     number(r.get("accuracy"), ".4f"),
+        rows.append((r.library, r.mode, r.device, r.status, str(r.steps_run or "–"),
+                     "ref" if r is report["runs"][0] else number(diff, ".1e"), number(r.final_loss, ".6g"),
+                     number(r.accuracy, ".4f"),
                      number(t.get("first_call_s"), ".2f") + (" s" if t.get("first_call_s") is not None else ""),
-                     number(t.get("step_us_median"), ".1f"), number(r.get("speed_vs_numpy"), ".2f"),
-                     number(r.get("import_s"), ".1f") + (" s" if r.get("import_s") is not None else ""),
-                     mib(r.get("peak_rss_bytes")), note))
+                     number(t.get("step_us_median"), ".1f"), number(r.speed_vs_numpy, ".2f"),
+                     number(r.import_s, ".1f") + (" s" if r.import_s is not None else ""),
+                     mib(r.peak_rss_bytes), note))
     return rows
 
 
-def parity_problem(run: dict, tol: float) -> str:
+def parity_problem(run: RunRow, tol: float) -> str:
     """Why a run that finished is out of parity: its dtype, or how far it is."""
-    diff = run.get("diff") or {}
+    diff = run.diff or {}
     if diff.get("dtype_ok") is False:
         return diff.get("dtype_problem") or "computed in another dtype"
     scaled = diff.get("scaled")
@@ -78,14 +78,14 @@ def parity_problem(run: dict, tol: float) -> str:
 
 def verdict(report: dict) -> str:
     runs = report["runs"]
-    ok = [r for r in runs if r["status"] == "ok" and "diff" in r]
-    skipped = sum(r["status"] == "skipped" for r in runs)
-    failed = [r for r in runs if r["status"] == "failed"]
+    ok = [r for r in runs if r.status == "ok" and r.diff is not None]
+    skipped = sum(r.status == "skipped" for r in runs)
+    failed = [r for r in runs if r.status == "failed"]
     parity = report["parity"]
     tail = (f"; {skipped} skipped" if skipped else "") + (f"; {len(failed)} failed" if failed else "")
     worst = "n/a" if parity["worst"] is None else f"{parity['worst']:.1e}"
     if not parity["ok"]:
-        bad = [f"{_run_name(r)}: {parity_problem(r, parity['tolerance'])}" for r in ok if r.get("parity_ok") is False]
+        bad = [f"{_run_name(r)}: {parity_problem(r, parity['tolerance'])}" for r in ok if r.parity_ok is False]
         return f"PARITY BROKEN against NumPy: {'; '.join(bad)}{tail}."
     if failed:
         others = ("no other run to compare" if not ok else "the 1 other run agrees" if len(ok) == 1
@@ -98,9 +98,8 @@ def verdict(report: dict) -> str:
     return f"OK: {runs_agree} with NumPy within {parity['tolerance']:g} (worst {worst}){tail}."
 
 
-def _run_name(run: dict) -> str:
-    library = run["framework"] + (f" ({run['keras_backend']})" if run.get("keras_backend") else "")
-    return f"{library} {run['mode']} {run['device']}"
+def _run_name(run: RunRow) -> str:
+    return f"{run.library} {run.mode} {run.device}"
 
 
 def print_table(report: dict, console, wide: bool = False) -> None:
@@ -139,7 +138,7 @@ def ground_truth_line(report: dict) -> str | None:
         return f"Outside reference: {ref['method']} reaches accuracy {ref['accuracy']:.4f} on the same held-out images."
     if gt.get("optimal_loss") is None:
         return f"Optimal loss ({gt['method']}): {gt.get('finding')}"
-    ref = report["runs"][0]["final_loss"] if report["runs"] else None
+    ref = report["runs"][0].final_loss if report["runs"] else None
     ratio = "" if ref is None or gt["optimal_loss"] == 0 else f"; NumPy's final loss is {ref / gt['optimal_loss']:.4f} × that"
     return f"Optimal loss ({gt['method']}): {gt['optimal_loss']:.6g}{ratio}"
 
@@ -169,6 +168,8 @@ def _clean(value):
     """JSON has no NaN or infinity: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, Row):
+        return _clean(value.to_json())
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

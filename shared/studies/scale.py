@@ -29,6 +29,7 @@ from shared.harness import registry
 from shared.harness.timing import time_runner
 from shared.harness.worker import Worker, WorkerDiedError, WorkerGoneError, WorkerJob
 from shared.reports.live import LiveLine
+from shared.reports.rows import ScaleRow
 from shared.reports.termtable import Column
 
 N_FEATURES = 8
@@ -111,7 +112,7 @@ class SizeResult:
 
 
 def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str, progress: LiveLine | None = None,
-              rows: list[dict] | None = None, facts: dict[str, dict] | None = None) -> list[dict]:
+              rows: list[ScaleRow] | None = None, facts: dict[str, dict] | None = None) -> list[ScaleRow]:
     """Every library × device × size, each library in a worker process of its own, one after
     another; rows are appended to `rows` as they finish (so that an interrupted study can still
     print them) and returned. `facts` collects each library's versions and GPU, as its worker
@@ -125,7 +126,7 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
     for number, name in enumerate(names):
         missing = registry.missing(name)
         if missing:
-            rows.append({"framework": name, "device": "all", "status": "skipped", "reason": missing})
+            rows.append(ScaleRow(name, "all", "skipped", missing))
             continue
         pending = [(device, size) for device in devices for size in sizes]
         while pending:  # a worker that dies costs its size; a fresh one measures the rest
@@ -134,7 +135,7 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
     return rows
 
 
-def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress: LiveLine, rows: list[dict],
+def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress: LiveLine, rows: list[ScaleRow],
                      facts: dict[str, dict], references: dict, place: str) -> list:
     """Measure what is pending in one worker; return what is left if the worker died."""
     progress.show(name, "importing", place)
@@ -144,17 +145,17 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
         with Worker(job) as worker:
             kind, loaded = worker.receive(f"while importing {name}")
             if kind == "import_failed":
-                rows.append({"framework": name, "device": "all", "status": "failed", "reason": loaded})
+                rows.append(ScaleRow(name, "all", "failed", loaded))
                 return []
             facts[name] = loaded
             mode = _mode_of(loaded)
             while pending:
                 device, (sweep_name, width, batch) = pending[0]
-                row = {"framework": name, "mode": mode, "device": device, "sweep": sweep_name, "width": width, "batch": batch,
-                       "steps": sweep["steps"], "flops_per_step": flops_per_step((N_FEATURES, width, width, 1), batch)}
+                row = _size_of(name, mode, device, sweep_name, width, batch, sweep)
                 skip = loaded["unavailable"].get(device) or stopped.get(device)
                 if skip:
-                    rows.append(row | {"status": "skipped", "reason": skip})
+                    row.update(status="skipped", reason=skip)
+                    rows.append(row)
                     pending.pop(0)
                     continue
                 phase = progress.phases(f"{name} {mode} {device}, width {width} batch {batch}", place, mode == "compiled")
@@ -168,13 +169,12 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
                     stopped[device] = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
     except (WorkerDiedError, WorkerGoneError) as ended:
         if name not in facts:  # died while importing: it would again
-            rows.append({"framework": name, "device": "all", "status": "failed", "reason": str(ended)})
+            rows.append(ScaleRow(name, "all", "failed", str(ended)))
             return []
         device, (sweep_name, width, batch) = pending.pop(0)
-        rows.append({"framework": name, "mode": _mode_of(facts[name]), "device": device, "sweep": sweep_name, "width": width,
-                     "batch": batch,
-                     "steps": sweep["steps"], "flops_per_step": flops_per_step((N_FEATURES, width, width, 1), batch),
-                     "status": "failed", "reason": str(ended)})
+        row = _size_of(name, _mode_of(facts[name]), device, sweep_name, width, batch, sweep)
+        row.update(status="failed", reason=str(ended))
+        rows.append(row)
     return pending
 
 
@@ -183,24 +183,28 @@ def _mode_of(loaded: dict) -> str:
     return "compiled" if "compiled" in loaded["modes"] else loaded["modes"][0]
 
 
-def _size_row(row: dict, result: SizeResult, name: str, dtype: str, references: dict) -> dict:
+def _size_of(name: str, mode: str, device: str, sweep_name: str, width: int, batch: int, sweep: dict) -> ScaleRow:
+    """A size's row before it is measured (status "pending" until it is)."""
+    return ScaleRow(name, device, "pending", mode=mode, sweep=sweep_name, width=width, batch=batch, steps=sweep["steps"],
+                    flops_per_step=flops_per_step((N_FEATURES, width, width, 1), batch))
+
+
+def _size_row(row: ScaleRow, result: SizeResult, name: str, dtype: str, references: dict) -> ScaleRow:
     """The study's row for one measured size, compared with NumPy's at the same size."""
+    row.update(status=result.status, reason=result.reason)
     if result.status != "ok":
-        return row | {"status": result.status, "reason": result.reason}
+        return row
     measured = result.measured
     step_s = measured["step_us_median"] / 1e6
-    row |= {"status": "ok", "reason": None, **measured,
-            "samples_per_s": row["batch"] / step_s, "gflops_per_s": row["flops_per_step"] / step_s / 1e9,
-            "peak_memory_bytes": result.peak_memory_bytes, "peak_rss_bytes": result.peak_rss_bytes,
-            "peak_rss_scope": result.peak_rss_scope}
-    if result.peak_memory_note:
-        row["peak_memory_note"] = result.peak_memory_note
-    key = (row["width"], row["batch"])
+    row.update(**measured, samples_per_s=row.batch / step_s, gflops_per_s=row.flops_per_step / step_s / 1e9,
+               peak_memory_bytes=result.peak_memory_bytes, peak_memory_note=result.peak_memory_note,
+               peak_rss_bytes=result.peak_rss_bytes, peak_rss_scope=result.peak_rss_scope)
+    key = (row.width, row.batch)
     if name == "numpy":
         references[key] = result.first
     elif key in references:
         diff = compare(result.first, references[key], dtype)  # the scaled difference, despite the key's name
-        row |= {"max_abs_diff": diff["scaled"], "parity_ok": in_parity(diff, dtype)}
+        row.update(max_abs_diff=diff["scaled"], parity_ok=in_parity(diff, dtype))
     return row
 
 
@@ -231,24 +235,24 @@ def measure(module, mode: str, device: str, width: int, batch: int, sweep: dict,
     return timed, result
 
 
-def crossovers(rows: list[dict]) -> list[dict]:
+def crossovers(rows: list[ScaleRow]) -> list[dict]:
     """Per library: the smallest size at which its GPU beats its CPU, and the size at which its
     time per step reaches twice its smallest-size time (no longer overhead-bound), per sweep."""
     out = []
-    ok = [r for r in rows if r.get("status") == "ok"]
-    for name in dict.fromkeys(r["framework"] for r in ok):
+    ok = [r for r in rows if r.status == "ok"]
+    for name in dict.fromkeys(r.framework for r in ok):
         for sweep in ("width", "batch"):
             axis = "width" if sweep == "width" else "batch"
             entry = {"framework": name, "sweep": sweep}
             for device in DEVICES:
-                series = sorted((r[axis], r["step_us_median"]) for r in ok
-                                if r["framework"] == name and r["sweep"] == sweep and r["device"] == device)
+                series = sorted((getattr(r, axis), r.step_us_median) for r in ok
+                                if r.framework == name and r.sweep == sweep and r.device == device)
                 if series:
                     floor = series[0][1]
                     entry[f"{device}_floor_us"] = floor
                     entry[f"{device}_compute_bound_from"] = next((size for size, us in series if us >= 2 * floor), None)
-            cpu = {r[axis]: r["step_us_median"] for r in ok if r["framework"] == name and r["sweep"] == sweep and r["device"] == "cpu"}
-            gpu = {r[axis]: r["step_us_median"] for r in ok if r["framework"] == name and r["sweep"] == sweep and r["device"] == "gpu"}
+            cpu = {getattr(r, axis): r.step_us_median for r in ok if (r.framework, r.sweep, r.device) == (name, sweep, "cpu")}
+            gpu = {getattr(r, axis): r.step_us_median for r in ok if (r.framework, r.sweep, r.device) == (name, sweep, "gpu")}
             both = sorted(set(cpu) & set(gpu))
             entry["gpu_beats_cpu_from"] = next((s for s in both if gpu[s] < cpu[s]), None) if both else None
             entry["gpu_measured"] = bool(both)
@@ -256,14 +260,14 @@ def crossovers(rows: list[dict]) -> list[dict]:
     return out
 
 
-def growth(rows: list[dict]) -> list[dict]:
+def growth(rows: list[ScaleRow]) -> list[dict]:
     """Measured exponent of time per step against size over each library's two largest sizes
     per sweep, next to the exponent the FLOP count predicts there."""
     out = []
-    ok = [r for r in rows if r.get("status") == "ok"]
-    for key in dict.fromkeys((r["framework"], r["device"], r["sweep"]) for r in ok):
+    ok = [r for r in rows if r.status == "ok"]
+    for key in dict.fromkeys((r.framework, r.device, r.sweep) for r in ok):
         axis = "width" if key[2] == "width" else "batch"
-        series = sorted((r[axis], r["step_us_median"], r["flops_per_step"]) for r in ok if (r["framework"], r["device"], r["sweep"]) == key)
+        series = sorted((getattr(r, axis), r.step_us_median, r.flops_per_step) for r in ok if (r.framework, r.device, r.sweep) == key)
         if len(series) >= 2:
             (s0, t0, f0), (s1, t1, f1) = series[-2], series[-1]
             out.append({"framework": key[0], "device": key[1], "sweep": key[2], "from": s0, "to": s1,
@@ -297,17 +301,17 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
 
     out = []
     for r in report["rows"]:
-        note = "" if r["status"] == "ok" else str(r["reason"])
-        if "width" not in r:  # a library that could not even be loaded
-            out.append((r["framework"], "–", r["device"], *["–"] * 9, r["status"], note))
+        note = "" if r.status == "ok" else str(r.reason)
+        if r.width is None:  # a library that could not even be loaded
+            out.append((r.framework, "–", r.device, *["–"] * 9, r.status, note))
             continue
-        head = (r["framework"], r["mode"], r["device"], r["sweep"], str(r["width"]), str(r["batch"]))
-        if r["status"] != "ok":
-            out.append((*head, *["–"] * 6, r["status"], note))
+        head = (r.framework, r.mode, r.device, r.sweep, str(r.width), str(r.batch))
+        if r.status != "ok":
+            out.append((*head, *["–"] * 6, r.status, note))
             continue
-        diff = "ref" if r["framework"] == "numpy" else format(r.get("max_abs_diff", float("nan")), ".1e")
-        out.append((*head, f"{r['step_us_median']:.1f}", f"{r['samples_per_s']:.3g}", f"{r['gflops_per_s']:.3g}",
-                    mib(r.get("peak_memory_bytes"), 1), mib(r.get("peak_rss_bytes"), 1), diff, "ok", note))
+        diff = "ref" if r.framework == "numpy" else format(r.max_abs_diff if r.max_abs_diff is not None else float("nan"), ".1e")
+        out.append((*head, f"{r.step_us_median:.1f}", f"{r.samples_per_s:.3g}", f"{r.gflops_per_s:.3g}",
+                    mib(r.peak_memory_bytes, 1), mib(r.peak_rss_bytes, 1), diff, "ok", note))
     return out
 
 
@@ -380,24 +384,23 @@ def figure(report: dict, path: str) -> str:
     from shared.reports.files import write_atomically
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
-    ok = [r for r in report["rows"] if r.get("status") == "ok"]
+    ok = [r for r in report["rows"] if r.status == "ok"]
     for ax, sweep, axis, fixed in ((axes[0], "width", "width", "batch"), (axes[1], "batch", "batch", "width")):
-        for key in dict.fromkeys((r["framework"], r["mode"], r["device"]) for r in ok):
-            series = sorted((r[axis], r["step_us_median"]) for r in ok
-                            if (r["framework"], r["mode"], r["device"]) == key and r["sweep"] == sweep)
+        for key in dict.fromkeys((r.framework, r.mode, r.device) for r in ok):
+            series = sorted((getattr(r, axis), r.step_us_median) for r in ok if (r.framework, r.mode, r.device) == key and r.sweep == sweep)
             if series:
                 xs, ys = zip(*series)
                 ax.plot(xs, ys, "o-" if key[2] == "cpu" else "s--", label=f"{key[0]} {key[1]} {key[2]}")
-        sample = next((r for r in ok if r["sweep"] == sweep), None)
+        sample = next((r for r in ok if r.sweep == sweep), None)
         if sample:
-            ref = sorted({r[axis]: r["flops_per_step"] for r in ok if r["sweep"] == sweep}.items())
+            ref = sorted({getattr(r, axis): r.flops_per_step for r in ok if r.sweep == sweep}.items())
             xs, flops = zip(*ref)
-            top = max(r["step_us_median"] for r in ok if r["sweep"] == sweep)
+            top = max(r.step_us_median for r in ok if r.sweep == sweep)
             ax.plot(xs, np.array(flops) / flops[-1] * top, ":", color="0.4", label="∝ FLOPs per step (6·B·P)")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(f"hidden width W (batch {sample[fixed] if sample else '?'})" if sweep == "width"
-                      else f"batch size B (width {sample[fixed] if sample else '?'})")
+        ax.set_xlabel(f"hidden width W (batch {getattr(sample, fixed) if sample else '?'})" if sweep == "width"
+                      else f"batch size B (width {getattr(sample, fixed) if sample else '?'})")
         ax.set_ylabel("time per training step, µs (median)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)

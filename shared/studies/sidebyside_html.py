@@ -132,14 +132,13 @@ def _proof(report: dict | None, report_path: str) -> str:
     parity, env, cfg = report["parity"], report["environment"], report["config"]
     rows = []
     for run in report["runs"]:
-        if run["status"] != "ok":
+        if run.status != "ok":
             continue
-        library = run["framework"] + (f" ({run['keras_backend']})" if run.get("keras_backend") else "")
         diff = "reference" if run is report["runs"][0] else (
-            f"{run['diff']['scaled']:.1e}" if (run.get("diff") or {}).get("scaled") is not None else "–")
-        timing = run.get("timing") or {}
-        steps = f"{run['steps_run']}" + ("" if run["steps_run"] == cfg["steps"] else f" of {cfg['steps']}")
-        rows.append(f"<tr><td>{html.escape(library)}</td><td>{run['mode']} {run['device']}</td><td>{diff}</td>"
+            f"{run.diff['scaled']:.1e}" if (run.diff or {}).get("scaled") is not None else "–")
+        timing = run.timing or {}
+        steps = f"{run.steps_run}" + ("" if run.steps_run == cfg["steps"] else f" of {cfg['steps']}")
+        rows.append(f"<tr><td>{html.escape(run.library)}</td><td>{run.mode} {run.device}</td><td>{diff}</td>"
                     f"<td>{timing.get('step_us_median', 0):,.1f}</td><td>{timing.get('first_call_s', 0):.2f} s</td>"
                     f"<td>{steps}</td></tr>")
     versions = ", ".join(f"{k} {v}" for k, v in sorted(env.get("versions", {}).items()))
