@@ -74,8 +74,8 @@ def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
     """The targets that can run ("torch", "keras:jax", ...) and those to report as skipped, with why.
 
     `keras` means Keras on each of its installed backends; `keras:jax` names one. Naming a
-    missing library is a usage error. In float64, Keras' JAX and torch backends (which compute
-    in float32) are skipped with the reason unless named themselves."""
+    missing library is a usage error. A target its file's DTYPE_SKIPS leaves out in this dtype
+    (Keras' torch backend in float64) is skipped with the reason unless named itself."""
     explicit = args.frameworks is not None and args.frameworks.explicit
     named = list(args.frameworks or registry.listed())
     if args.book:
@@ -90,8 +90,8 @@ def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
         name = registry.split(target)[0]
         if reason and explicit and (target in named or not registry.installed(name)):
             raise UsageError(f"--frameworks {target if target in named else name}: {reason}")
-        if not reason and args.dtype == "float64" and target in registry.KERAS_FLOAT32_ONLY and target not in named:
-            reason = registry.keras_float64_reason(target)
+        if not reason and target not in named:
+            reason = registry.dtype_skip(target, args.dtype)
         if reason:
             skipped[target] = reason
     runnable = [t for t in registry.expand(named) if t not in skipped]
