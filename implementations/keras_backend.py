@@ -79,7 +79,25 @@ def versions() -> dict[str, str]:
     import importlib
 
     backend = keras.backend.backend()
-    return {"keras": keras.__version__, "keras_backend": backend, backend: importlib.import_module(backend).__version__}
+    threads = {f"keras_{k}": v for k, v in _backend_file().versions().items() if "thread" in k} if _threads_set else {}
+    return {"keras": keras.__version__, "keras_backend": backend, backend: importlib.import_module(backend).__version__,
+            **threads}
+
+
+_threads_set: list[int] = []
+
+
+def _backend_file():
+    """The backend's own implementation file: Keras' threads are its backend's."""
+    import importlib
+
+    return importlib.import_module(f"implementations.{keras.backend.backend()}_backend")
+
+
+def set_threads(n: int) -> None:
+    """Keras has no threads of its own: its backend's, set as that library's file sets them."""
+    _backend_file().set_threads(n)
+    _threads_set.append(n)
 
 
 def configure(dtype: str) -> None:

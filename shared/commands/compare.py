@@ -66,6 +66,9 @@ def build_parser() -> Parser:
     p.add_argument("--timeout", type=timeout, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long a library's worker process may take over one answer (importing, or one run with its "
                         f"repeats) before it is stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="every library's intra-op (and inter-op) threads, as each sets them (default: each library's "
+                        "own); the report records what each used")
     p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
     return p
 
@@ -135,12 +138,13 @@ def _main(argv: list[str]) -> int:
     devices = list(DEVICES) if args.device in ("all", "auto") else [args.device]
     modes = list(MODES) if args.mode == "all" else [args.mode]
     request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing,
-                      gpu_if_seen=args.device == "auto", timeout=args.timeout, seed=args.seed)
+                      gpu_if_seen=args.device == "auto", timeout=args.timeout, seed=args.seed, threads=args.threads)
     config = {"arch": list(problem.spec.sizes), "hidden_activation": problem.spec.hidden_activation,
               "output_activation": problem.spec.output_activation, "loss": problem.spec.loss,
               "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
               "record_every": problem.schedule.record_every, "seed": args.seed, "dtype": args.dtype,
               "devices": devices, "modes": modes, "frameworks": frameworks, "repeat": args.repeat, "book": args.book,
+              "threads": args.threads,
               "data": dataset.source, "target": dataset.target_name, "features": list(dataset.feature_names),
               "classes": list(dataset.classes),
               "standardized": (not args.no_standardize) and task.standardize,
