@@ -10,6 +10,8 @@ its float32 matmuls default to TF32; `configure` sets both.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,7 +39,20 @@ ACTIVATIONS = {
 
 def versions() -> dict[str, str]:
     return {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else jax.__version__,
-            "jax_backend": jax.default_backend()}
+            "jax_backend": jax.default_backend(), **({"jax_threads": _threads[0]} if _threads else {})}
+
+
+_threads: list[str] = []  # what set_threads told XLA, for versions (XLA has no call that reads it back)
+
+
+def set_threads(n: int) -> None:
+    """XLA reads XLA_FLAGS when its CPU client starts (the first device query, after import), so
+    setting it here still counts. Its CPU client (jax 0.10.2) has no thread count: one thread is
+    `--xla_cpu_multi_thread_eigen=false`; for more, XLA keeps its default pool (one per core)."""
+    flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if n == 1 else ""
+    if flags:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    _threads[:] = ["1 (XLA_FLAGS " + flags + ")" if n == 1 else f"XLA default ({n} asked: XLA's CPU client takes no count)"]
 
 
 def configure(dtype: str) -> None:

@@ -17,11 +17,20 @@ Surprises:
 - The dtype of variables and of the optimizer's learning rate follow `floatx`, which is
   process-wide: `configure` sets it for each run. With floatx float32, a float64 model
   would step by float32(0.1) = 0.10000000149, off by 1.5e-8 at every step.
+- Keras 3.15.1 maps float64 to float32 in its own type promotion on every backend but
+  TensorFlow (`BIT64_TO_BIT32_DTYPE`, keras/src/backend/common/dtypes.py), and some ops act
+  on it even with floatx float64: `ops.mean` casts float64 to float32, means, and casts back
+  (JAX and torch: the dtype says float64, the value is float32's); on JAX `ops.tanh` returns
+  float32. So the means here are sums over counts, and on JAX tanh is JAX's own, which keep
+  float64. On torch two more return float32 for float64 operands, and no argument changes
+  them: `ops.matmul`, the product inside every `Dense`, and `ops.divide_no_nan`, with which
+  `compile`'s loss divides its sum by the batch size. float64 stays out of reach there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,6 +54,11 @@ MODES = ("eager", "compiled")
 # Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
 STEP_CAPS = {"eager": 300, "compiled on torch": 2_000}
 LOAD_AFTER = ("torch",)  # importing TensorFlow before PyTorch has crashed processes that load both
+# "dtype on backend" → why a default run skips it (a run that names the backend still runs it).
+# Measured on Keras 3.15.1 (tests/test_keras_backends.py pins it, so it fails once Keras changes).
+DTYPE_SKIPS = {"float64 on torch": "Keras 3.15.1's torch backend computes two float64 ops in float32: ops.matmul, "
+                                   "the product inside every Dense, and ops.divide_no_nan, the batch mean of every "
+                                   "compiled loss (a float64 XOR run ends 4.8e-08 off NumPy after 300 steps)"}
 ABSENT = {"gradients": "Keras' high-level API computes the gradients inside fit: nothing of its own to show.",
           "train_step": "Keras takes each step inside fit (its trainer's train_step): nothing of its own to show."}
 
@@ -55,13 +69,35 @@ ACTIVATIONS = {
     "identity": lambda z: z,
     "softmax": ops.softmax,
 }
+if keras.backend.backend() == "jax":
+    import jax.numpy as jnp  # noqa: E402
+
+    ACTIVATIONS["tanh"] = jnp.tanh  # ops.tanh returns float32 for float64 on JAX (Keras 3.15.1); this keeps it
 
 
 def versions() -> dict[str, str]:
     import importlib
 
     backend = keras.backend.backend()
-    return {"keras": keras.__version__, "keras_backend": backend, backend: importlib.import_module(backend).__version__}
+    threads = {f"keras_{k}": v for k, v in _backend_file().versions().items() if "thread" in k} if _threads_set else {}
+    return {"keras": keras.__version__, "keras_backend": backend, backend: importlib.import_module(backend).__version__,
+            **threads}
+
+
+_threads_set: list[int] = []
+
+
+def _backend_file():
+    """The backend's own implementation file: Keras' threads are its backend's."""
+    import importlib
+
+    return importlib.import_module(f"implementations.{keras.backend.backend()}_backend")
+
+
+def set_threads(n: int) -> None:
+    """Keras has no threads of its own: its backend's, set as that library's file sets them."""
+    _backend_file().set_threads(n)
+    _threads_set.append(n)
 
 
 def configure(dtype: str) -> None:
@@ -145,20 +181,25 @@ def predict(model: keras.Sequential, spec: ModelSpec, x) -> object:
 
 def loss(model: keras.Sequential, spec: ModelSpec, x, t) -> object:
     """The loss `fit` minimises (`keras_loss`), averaged over the batch as Keras does."""
-    return ops.mean(keras_loss(spec)(t, forward(model, spec, x)))
+    return mean(keras_loss(spec)(t, forward(model, spec, x)))
+
+
+def mean(x, axis: int | None = None) -> object:
+    """A mean as a sum over the count: `ops.mean` computes float64 in float32 on JAX and torch."""
+    return ops.sum(x, axis=axis) / (math.prod(x.shape) if axis is None else x.shape[axis])
 
 
 def keras_loss(spec: ModelSpec) -> keras.losses.Loss | object:
     """What `compile` is given: Keras losses take (targets, logits), per sample; Keras averages
     them over the batch."""
-    if spec.loss == "binary_crossentropy":
-        return keras.losses.BinaryCrossentropy(from_logits=True)
+    if spec.loss == "binary_crossentropy":  # keras.losses.BinaryCrossentropy means over outputs with ops.mean
+        return lambda t, z: mean(ops.binary_crossentropy(t, z, from_logits=True), axis=-1)
     if spec.loss == "softmax_crossentropy":
         return keras.losses.CategoricalCrossentropy(from_logits=True)
     activation = ACTIVATIONS[spec.output_activation]
     if spec.loss == "half_sse":
         return lambda t, z: 0.5 * ops.sum(ops.square(ops.subtract(t, activation(z))), axis=-1)
-    return lambda t, z: ops.mean(ops.square(ops.subtract(t, activation(z))), axis=-1)  # mse
+    return lambda t, z: mean(ops.square(ops.subtract(t, activation(z))), axis=-1)  # mse
 
 
 class LossHistory(keras.callbacks.Callback):

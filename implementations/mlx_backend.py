@@ -105,7 +105,15 @@ class MLP(nn.Module):
 
 
 def versions() -> dict[str, str]:
-    return {"mlx": mx.__version__, "mlx_device": str(mx.default_device())}
+    return {"mlx": mx.__version__, "mlx_device": str(mx.default_device()), **_threads}
+
+
+_threads: dict[str, str] = {}
+
+
+def set_threads(n: int) -> None:
+    """MLX (0.32) has no thread setting of its own: the report says so rather than claim n."""
+    _threads["mlx_threads"] = f"MLX default ({n} asked: MLX has no thread setting)"
 
 
 def configure(dtype: str) -> None:

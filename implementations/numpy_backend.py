@@ -18,6 +18,8 @@ POSITION = 0  # the reference: first in every table
 REQUIRES = "numpy"
 INSTALL = "pip install numpy"
 MODES = ("eager",)
+# --threads N: set in the worker before NumPy is imported, since its BLAS sizes its pool when loaded.
+THREAD_ENV = {"OMP_NUM_THREADS": "{n}", "OPENBLAS_NUM_THREADS": "{n}", "MKL_NUM_THREADS": "{n}"}
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -40,7 +42,29 @@ ACTIVATIONS = {
 
 
 def versions() -> dict[str, str]:
-    return {"numpy": np.__version__}
+    return {"numpy": np.__version__, **_blas_threads()}
+
+
+def _blas_threads() -> dict[str, str]:
+    """What the BLAS under NumPy uses, asked from the BLAS itself (threadpoolctl), where installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    pools = [f"{p.get('internal_api')}:{p['num_threads']}" for p in threadpool_info() if p.get("user_api") == "blas"]
+    return {"numpy_blas_threads": ", ".join(pools)} if pools else {}
+
+
+_limits = []  # threadpoolctl's limiter, kept for the worker's life (the limit holds while it exists)
+
+
+def set_threads(n: int) -> None:
+    """The BLAS read THREAD_ENV when loaded; threadpoolctl also limits a BLAS that ignored it."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    _limits.append(threadpool_limits(limits=n, user_api="blas"))
 
 
 def configure(dtype: str) -> None:

@@ -46,6 +46,12 @@ def versions() -> dict[str, str]:
             "tf_inter_op_threads": str(tf.config.threading.get_inter_op_parallelism_threads() or "default")}
 
 
+def set_threads(n: int) -> None:
+    """Intra- and inter-op pools; TensorFlow refuses once its runtime has started, so before any op."""
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
 def configure(dtype: str) -> None:
     """Precision and determinism, in one place: no TF32 for float32 matmuls on NVIDIA GPUs,
     deterministic kernels everywhere."""

@@ -53,7 +53,14 @@ class Activation(torch.nn.Module):
 
 
 def versions() -> dict[str, str]:
-    return {"torch": torch.__version__, "torch_threads": str(torch.get_num_threads())}
+    return {"torch": torch.__version__, "torch_threads": str(torch.get_num_threads()),
+            "torch_interop_threads": str(torch.get_num_interop_threads())}
+
+
+def set_threads(n: int) -> None:
+    """Intra-op (its OpenMP pool) and inter-op threads; inter-op only before any parallel work."""
+    torch.set_num_threads(n)
+    torch.set_num_interop_threads(n)
 
 
 def configure(dtype: str) -> None:

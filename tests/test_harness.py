@@ -3,6 +3,7 @@ nothing half-written, interrupts, determinism and the figures."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import time
@@ -280,3 +281,23 @@ def test_a_symbolic_link_to_a_report_keeps_pointing_at_it(tmp_path):
     link.symlink_to(target)
     files.write_atomically(str(link), "new")
     assert link.is_symlink() and target.read_text() == "new"
+
+
+def test_threads_are_set_in_every_library_and_read_back_from_it(tmp_path):
+    """--threads 1: each library's worker sets its own counts and the report records what the
+    library then says it uses (MLX, which has no setting, says so)."""
+    ran = [n for n in ("numpy", "torch", "tensorflow", "jax", "mlx") if registry.missing(n) is None]
+    code, report = run_compare(tmp_path, "--frameworks", ",".join(ran), "--mode", "eager", "--steps", "5",
+                               "--repeat", "1", "--device", "cpu", "--threads", "1")
+    assert code == 0 and report["config"]["threads"] == 1
+    threads = report["environment"]["threads"]
+    expected = {"numpy": ["numpy_blas_threads"], "torch": ["torch_threads", "torch_interop_threads"],
+                "tensorflow": ["tf_intra_op_threads", "tf_inter_op_threads"], "jax": ["jax_threads"],
+                "mlx": ["mlx_threads"]}
+    for name in ran:
+        for key in expected[name]:
+            if key == "numpy_blas_threads" and importlib.util.find_spec("threadpoolctl") is None:
+                continue
+            assert key in threads, (key, threads)
+            value = threads[key]
+            assert value == "1" or value.endswith(":1") or value.startswith("1 (") or "(1 asked" in value, (key, value)

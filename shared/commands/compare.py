@@ -66,6 +66,9 @@ def build_parser() -> Parser:
     p.add_argument("--timeout", type=timeout, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long a library's worker process may take over one answer (importing, or one run with its "
                         f"repeats) before it is stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="every library's intra-op (and inter-op) threads, as each sets them (default: each library's "
+                        "own); the report records what each used")
     p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
     return p
 
@@ -74,8 +77,8 @@ def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
     """The targets that can run ("torch", "keras:jax", ...) and those to report as skipped, with why.
 
     `keras` means Keras on each of its installed backends; `keras:jax` names one. Naming a
-    missing library is a usage error. In float64, Keras' JAX and torch backends (which compute
-    in float32) are skipped with the reason unless named themselves."""
+    missing library is a usage error. A target its file's DTYPE_SKIPS leaves out in this dtype
+    (Keras' torch backend in float64) is skipped with the reason unless named itself."""
     explicit = args.frameworks is not None and args.frameworks.explicit
     named = list(args.frameworks or registry.listed())
     if args.book:
@@ -90,8 +93,8 @@ def resolve_frameworks(args) -> tuple[list[str], dict[str, str]]:
         name = registry.split(target)[0]
         if reason and explicit and (target in named or not registry.installed(name)):
             raise UsageError(f"--frameworks {target if target in named else name}: {reason}")
-        if not reason and args.dtype == "float64" and target in registry.KERAS_FLOAT32_ONLY and target not in named:
-            reason = registry.keras_float64_reason(target)
+        if not reason and target not in named:
+            reason = registry.dtype_skip(target, args.dtype)
         if reason:
             skipped[target] = reason
     runnable = [t for t in registry.expand(named) if t not in skipped]
@@ -135,12 +138,13 @@ def _main(argv: list[str]) -> int:
     devices = list(DEVICES) if args.device in ("all", "auto") else [args.device]
     modes = list(MODES) if args.mode == "all" else [args.mode]
     request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing,
-                      gpu_if_seen=args.device == "auto", timeout=args.timeout, seed=args.seed)
+                      gpu_if_seen=args.device == "auto", timeout=args.timeout, seed=args.seed, threads=args.threads)
     config = {"arch": list(problem.spec.sizes), "hidden_activation": problem.spec.hidden_activation,
               "output_activation": problem.spec.output_activation, "loss": problem.spec.loss,
               "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
               "record_every": problem.schedule.record_every, "seed": args.seed, "dtype": args.dtype,
               "devices": devices, "modes": modes, "frameworks": frameworks, "repeat": args.repeat, "book": args.book,
+              "threads": args.threads,
               "data": dataset.source, "target": dataset.target_name, "features": list(dataset.feature_names),
               "classes": list(dataset.classes),
               "standardized": (not args.no_standardize) and task.standardize,

@@ -170,6 +170,9 @@ class Function:
 # and the side-by-side page shows the functions in this order.
 CONTRACT = (
     Function("versions", (), "dict[str, str]", "the library's version and the settings that matter for timing"),
+    Function("set_threads", ("n",), "None",
+             "--threads: the library's own thread counts, right after import and before any work (variables it "
+             "reads when imported are its file's THREAD_ENV, set by the harness first)"),
     Function("configure", ("dtype",), "None",
              "precision and determinism, process-wide where the library has it so (x64, floatx, TF32)"),
     Function("device_unavailable", ("device",), "str | None", "why the library cannot run on `device` here, or None"),

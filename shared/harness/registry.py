@@ -3,7 +3,8 @@ time, never breaking the others.
 
 Nothing here lists a library by hand: every `implementations/<name>_backend.py` is a library and
 every `implementations/parallel/<name>_parallel.py` an engine, each described by its own module
-constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER; an engine's
+constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER, DTYPE_SKIPS,
+THREAD_ENV; an engine's
 TARGET), read from the file without importing it.
 
 The harness loads each library in a worker process of its own (shared/harness/worker.py). A process
@@ -42,6 +43,8 @@ class Library:
     path: Path | None = None  # its implementation file; None for the tests' misbehaving libraries (not shown on the page)
     step_caps: dict[str, int] = field(default_factory=dict)  # STEP_CAPS: mode (or "mode on backend") → default steps
     load_after: tuple[str, ...] = ()  # LOAD_AFTER: packages imported first when one process loads several
+    dtype_skips: dict[str, str] = field(default_factory=dict)  # DTYPE_SKIPS: "dtype" or "dtype on backend" → why skipped
+    thread_env: dict[str, str] = field(default_factory=dict)  # THREAD_ENV: variables for --threads N ("{n}"), set before import
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ def _library(module: str, path: Path) -> Library:
     c = constants(path)
     return Library(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("REQUIRES", c["NAME"]),
                    c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
-                   c.get("ABSENT", {}), path, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())))
+                   c.get("ABSENT", {}), path, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())),
+                   c.get("DTYPE_SKIPS", {}), c.get("THREAD_ENV", {}))
 
 
 def step_cap(target: str, mode: str) -> int | None:
@@ -171,15 +175,25 @@ KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 KERAS_TARGETS = tuple(f"keras:{b}" for b in KERAS_BACKENDS)
 
 
-# Keras 3 maps 64-bit results of its ops to 32 bits on every backend but TensorFlow
-# (BIT64_TO_BIT32_DTYPE in keras/src/backend/common/dtypes.py, Keras 3.15).
-KERAS_FLOAT32_ONLY = ("keras:jax", "keras:torch")
+def dtype_skip(target: str, dtype: str) -> str | None:
+    """Why a default run leaves a target out in this dtype (its file's DTYPE_SKIPS), or None.
+    Naming the target runs it anyway, so that the failure can be seen."""
+    name, backend = split(target)
+    skips = LIBRARIES[name].dtype_skips if name in LIBRARIES else {}
+    reason = skips.get(f"{dtype} on {backend}") or skips.get(dtype)
+    return f"{reason}; name {target} to run it anyway" if reason else None
 
 
-def keras_float64_reason(target: str) -> str:
-    backend = split(target)[1]
-    return (f"Keras 3 computes float64 models in float32 on its {backend} backend (only TensorFlow keeps 64 bits); "
-            f"name {target} to run it anyway")
+def thread_environment(target: str, threads: int | None) -> dict[str, str]:
+    """The environment variables --threads N sets in a target's worker before it imports its
+    library (a BLAS sizes its pool when loaded): its file's THREAD_ENV, and for Keras its
+    backend's file's too."""
+    if threads is None:
+        return {}
+    env: dict[str, str] = {}
+    for name in (n for n in split(target) if n):
+        env |= {k: v.format(n=threads) for k, v in (LIBRARIES[name].thread_env if name in LIBRARIES else {}).items()}
+    return env
 
 
 def split(target: str) -> tuple[str, str | None]:
@@ -213,10 +227,13 @@ def engine_missing(engine: str) -> str | None:
     return missing(ENGINES[engine].target)
 
 
-def import_implementation(module_path: str) -> ModuleType:
-    """Import an implementation module as `load` does, for a worker that was told its path."""
+def import_implementation(module_path: str, threads: int | None = None) -> ModuleType:
+    """Import an implementation module as `load` does, for a worker that was told its path;
+    with `threads`, its `set_threads` runs at once, before anything can start the library's runtime."""
     with quiet_native_stderr():
         module = importlib.import_module(module_path)
+        if threads is not None:
+            module.set_threads(threads)
         module.device_unavailable("gpu")  # device discovery logs natively (e.g. XLA's failed cuInit): do it here
     return module
 

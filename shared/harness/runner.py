@@ -40,6 +40,7 @@ class Request:
     gpu_if_seen: bool = False  # --device auto: keep "gpu" only if some library sees a GPU
     timeout: float = DEFAULT_TIMEOUT_S
     seed: int = 0
+    threads: int | None = None  # --threads: every library's intra-op threads; None leaves their defaults
 
 
 def first_non_finite(history: np.ndarray, marks: list[int]) -> str | None:
@@ -176,7 +177,8 @@ class Harness:
         module = registry.LIBRARIES[registry.split(target)[0]].module
         while pending:
             facts, done = None, 0
-            job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug)
+            job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug, threads=self.request.threads,
+                            environment=registry.thread_environment(target, self.request.threads))
             self.progress.show(library_name(target), "importing", self.place)
             try:
                 with Worker(job, self.request.timeout) as worker:

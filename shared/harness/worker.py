@@ -51,6 +51,8 @@ class WorkerJob:
     debug: bool = False
     cache_dir: str | None = None  # a fresh, empty folder for compilation caches (made and removed by `Worker`)
     mark: str | None = None  # carried by every process the worker starts (shared/harness/processes.py)
+    threads: int | None = None  # --threads: the library's own counts (its set_threads), else its defaults
+    environment: dict[str, str] = field(default_factory=dict)  # set before the library is imported (--threads)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def _prepare_process(job: WorkerJob) -> None:
     if job.mark:  # inherited by every process the library starts, even one that leaves the group
         os.environ[RUN_MARK] = job.mark
     os.dup2(2, 1)  # libraries' prints must never reach the harness's stdout (--json -)
+    os.environ.update(job.environment)  # before any import: a BLAS reads its thread count when loaded
     name, backend = job.target.partition(":")[::2]
     if backend:
         os.environ["KERAS_BACKEND"] = backend
@@ -135,7 +138,7 @@ def _load(job: WorkerJob):
     from shared.harness.native_stderr import quiet_native_stderr
 
     start = time.perf_counter()
-    module = registry.import_implementation(job.module)
+    module = registry.import_implementation(job.module, job.threads)
     import_s = time.perf_counter() - start
     versions = versions_of(module)
     unavailable = {}

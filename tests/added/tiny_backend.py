@@ -24,6 +24,10 @@ def versions() -> dict[str, str]:
     return {"tiny": "0.1 (NumPy " + np.__version__ + ")"}
 
 
+def set_threads(n: int) -> None:
+    """NumPy's BLAS threads are set by the harness before import (numpy_backend.THREAD_ENV)."""
+
+
 def configure(dtype: str) -> None:
     """Nothing process-wide: NumPy computes in its arrays' dtype."""
 
