@@ -114,3 +114,15 @@ def test_a_size_that_crashes_its_worker_costs_that_size_only(fake_library):
     crashed = next(r for r in rows if r.framework == "wide_segfaults" and r.status == "failed")
     assert "SIGSEGV" in crashed.reason
     assert all(r.parity_ok for r in rows if r.framework == "wide_segfaults" and r.status == "ok")
+
+
+def test_threads_reach_every_worker_of_the_study(tmp_path):
+    """--threads N in `scale` as in compare: each library's worker sets it, and the report records
+    what the library read back."""
+    path = tmp_path / "s.json"
+    assert cli.main(["scale", "--quick", "--frameworks", "numpy,torch", "--device", "cpu", "--threads", "1",
+                     "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    assert report["config"]["threads"] == 1
+    threads = report["environment"]["threads"]
+    assert threads["torch_threads"] == "1" and threads["numpy_blas_threads"].endswith(":1"), threads

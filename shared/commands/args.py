@@ -26,6 +26,13 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+def add_threads_flag(p) -> None:
+    """--threads N, as compare and scale both take it."""
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="every library's intra-op (and inter-op) threads, as each sets them (default: each library's "
+                        "own); the report records what each used")
+
+
 def positive_int(text: str) -> int:
     value = _integer(text)
     if value < 1:

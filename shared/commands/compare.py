@@ -12,6 +12,7 @@ import shlex
 from shared.commands.args import (
     Parser,
     add_report_flags,
+    add_threads_flag,
     architecture,
     check_report_paths,
     choice_list,
@@ -66,9 +67,7 @@ def build_parser() -> Parser:
     p.add_argument("--timeout", type=timeout, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"how long a library's worker process may take over one answer (importing, or one run with its "
                         f"repeats) before it is stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
-    p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="every library's intra-op (and inter-op) threads, as each sets them (default: each library's "
-                        "own); the report records what each used")
+    add_threads_flag(p)
     p.add_argument("--debug", action="store_true", help="show full tracebacks of failures")
     return p
 

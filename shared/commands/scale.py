@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from shared.commands.args import Parser, add_report_flags, check_report_paths, choice_list
+    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, choice_list
     from shared.studies.scale import __doc__ as study
 
     p = Parser(prog="compare.py scale", description=study.splitlines()[0])
@@ -27,6 +27,7 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--device", choices=[*DEVICES, "all"], default="all")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     add_report_flags(p, plots="write the step-time figure into DIR")
+    add_threads_flag(p)
     args = p.parse_args(argv)
     check_report_paths(args)
     from shared.commands.driver import run_interruptible
@@ -42,7 +43,7 @@ def _main(argv: list[str]) -> int:
     rows: list[ScaleRow] = []
     facts: dict[str, dict] = {}  # what each library's worker reported: versions, GPU
     config = {"sweep": "quick" if args.quick else "default", "dtype": args.dtype, "devices": devices,
-              "steps": sweep["steps"], "repeat": sweep["repeat"], "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
+              "steps": sweep["steps"], "repeat": sweep["repeat"], "threads": args.threads, "model": f"[{N_FEATURES}, W, W, 1] tanh, mse",
               "command": "python compare.py scale " + " ".join(shlex.quote(a) for a in argv), **sweep}
 
     def print_partial(err) -> None:
@@ -52,7 +53,8 @@ def _main(argv: list[str]) -> int:
                          args.wide)
 
     stopped = run_interruptible("compare.py scale", console, json_to_stdout,
-                                lambda live: run_sweep(sweep, frameworks, devices, args.dtype, live, rows, facts),
+                                lambda live: run_sweep(sweep, frameworks, devices, args.dtype, live, rows, facts,
+                                                                       args.threads),
                                 print_partial)
     if isinstance(stopped, int):
         return stopped

@@ -112,11 +112,12 @@ class SizeResult:
 
 
 def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str, progress: LiveLine | None = None,
-              rows: list[ScaleRow] | None = None, facts: dict[str, dict] | None = None) -> list[ScaleRow]:
+              rows: list[ScaleRow] | None = None, facts: dict[str, dict] | None = None,
+              threads: int | None = None) -> list[ScaleRow]:
     """Every library × device × size, each library in a worker process of its own, one after
     another; rows are appended to `rows` as they finish (so that an interrupted study can still
     print them) and returned. `facts` collects each library's versions and GPU, as its worker
-    reported them."""
+    reported them; `threads` is --threads (None: each library's default)."""
     progress = progress or LiveLine()  # the live line; a disabled one shows nothing
     rows = [] if rows is None else rows
     facts = {} if facts is None else facts
@@ -131,15 +132,16 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
         pending = [(device, size) for device in devices for size in sizes]
         while pending:  # a worker that dies costs its size; a fresh one measures the rest
             pending = _sweep_in_worker(name, pending, sweep, dtype, progress, rows, facts, references,
-                                       f"library {number + 1} of {len(names)}")
+                                       f"library {number + 1} of {len(names)}", threads)
     return rows
 
 
 def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress: LiveLine, rows: list[ScaleRow],
-                     facts: dict[str, dict], references: dict, place: str) -> list:
+                     facts: dict[str, dict], references: dict, place: str, threads: int | None = None) -> list:
     """Measure what is pending in one worker; return what is left if the worker died."""
     progress.show(name, "importing", place)
-    job = WorkerJob(name, registry.LIBRARIES[name].module, dtype)
+    job = WorkerJob(name, registry.LIBRARIES[name].module, dtype, threads=threads,
+                    environment=registry.thread_environment(name, threads))
     stopped: dict[str, str] = {}  # per device: why its larger sizes are not measured
     try:
         with Worker(job) as worker:
