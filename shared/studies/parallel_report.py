@@ -280,7 +280,7 @@ def markdown(report: dict) -> str:
               "start-up = from starting the host processes to the end of the engine's rendezvous (process start, "
               "imports, joining); first call = the first run of the schedule (compilation included); µs/step = median "
               "of the timed repeats; × 1 worker = that over the same engine's one-worker time; processes agree = every "
-              "other process (host, or PyTorch worker) ended with the first one's weights and predictions, within the "
+              "other process (host, or worker process: PyTorch, MLX) ended with the first one's weights and predictions, within the "
               "tolerance (how many processes); split shown by = what shows the "
               "workers really split each batch (matching numbers alone cannot: one device doing all the work matches "
               "too): JAX's compiled program must hold an all-reduce, Keras' data layout must span the workers' devices, "
