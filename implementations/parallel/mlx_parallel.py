@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 
 import mlx.core as mx
@@ -56,8 +55,16 @@ def unsupported(layout, dtype: str) -> str | None:
 
 
 def launch(serve, folder: str, layout) -> None:
-    """A host starts one process per local worker (one worker: this process itself); a worker
-    that fails ends the host's others at once, which would wait for it in their next all-sum."""
+    """A host writes the ring's hostfile (every rank's address, in the run's folder, which goes
+    with the run) for its workers to find, then starts one process per local worker (one worker:
+    this process itself); a worker that fails ends the host's others at once, which would wait
+    for it in their next all-sum."""
+    os.environ.pop("MLX_HOSTFILE", None)
+    if layout.workers > 1:
+        path = os.path.join(folder, f"mlx-ring-host-{layout.host}.json")
+        with open(path, "w") as f:
+            json.dump([[address] for address in layout.worker_addresses], f)
+        os.environ["MLX_HOSTFILE"] = path  # inherited by the worker processes started below
     if layout.local_workers == 1:
         serve(0, folder, layout)
         return
@@ -83,25 +90,17 @@ def launch(serve, folder: str, layout) -> None:
 
 def configure(layout, dtype: str) -> None:
     """Before the group is made: the single-process settings (the CPU for float64), and what the
-    ring reads when it starts: this worker's rank and every rank's address, in a hostfile."""
+    ring reads when it starts besides the hostfile (`launch`): this worker's rank."""
     single.configure(dtype)
-    os.environ.pop("MLX_HOSTFILE", None)
     os.environ.pop("MLX_RANK", None)
     if layout.workers > 1:
-        fd, path = tempfile.mkstemp(prefix="nn-rosetta-mlx-ring-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump([[address] for address in layout.worker_addresses], f)
-        os.environ["MLX_HOSTFILE"], os.environ["MLX_RANK"] = path, str(layout.rank)
+        os.environ["MLX_RANK"] = str(layout.rank)
 
 
 def join(layout) -> mx.distributed.Group:
     """The ring: listen on this rank's address, connect to the next rank's (several workers);
-    a group of one otherwise. The hostfile has been read once the group exists."""
-    try:
-        engine = mx.distributed.init(strict=layout.workers > 1, backend="ring")
-    finally:
-        if os.environ.get("MLX_HOSTFILE"):
-            os.unlink(os.environ.pop("MLX_HOSTFILE"))
+    a group of one otherwise."""
+    engine = mx.distributed.init(strict=layout.workers > 1, backend="ring")
     if engine.size() != layout.workers or engine.rank() != layout.rank:
         raise RuntimeError(f"MLX made rank {engine.rank()} of {engine.size()}, expected {layout.rank} of {layout.workers}")
     return engine
