@@ -200,6 +200,7 @@ def test_data_parallel_files_read_side_by_side(name):
     assert found == [f for f in PARALLEL_NAMES if f not in engine.absent]
     constants = registry.constants(path)
     assert constants["NAME"] == name and constants["TITLE"] and "ENGINE" in constants
+    assert constants.get("LISTENS", "host") in ("host", "worker")  # who binds a port: each host, or each worker
 
 
 @pytest.mark.parametrize("name", registry.SHIPPED_ENGINES)

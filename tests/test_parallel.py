@@ -21,7 +21,7 @@ from shared.commands import parallel as command
 from shared.contract.tolerances import tolerance
 from shared.harness import registry
 from shared.studies import parallel
-from shared.studies.parallel_report import Study
+from shared.studies.parallel_report import Study, _parts_problem
 from tests.conftest import problem_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,10 +143,10 @@ def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch
 
 @pytest.fixture
 def engine(monkeypatch):
-    """Register a test engine from tests/fakes/ for one test."""
-    def add(name: str, target: str = "jax") -> str:
+    """Register a test engine from tests/fakes/ for one test (`listens`: as its file's LISTENS would)."""
+    def add(name: str, target: str = "jax", listens: str = "host") -> str:
         monkeypatch.setattr(registry, "ENGINES", dict(registry.ENGINES))  # the test's engine goes after the test
-        registry.register_engine(name, f"tests.fakes.parallel_{name}", target)
+        registry.register_engine(name, f"tests.fakes.parallel_{name}", target, listens)
         return name
     return add
 
@@ -156,10 +156,14 @@ def config_for(name: str, workers: int = 2, hosts: int = 1, timeout_s: float = 6
             "timeout_s": timeout_s, "task": "digits"}
 
 
-@needs_jax
-def test_summed_gradients_break_parity_on_two_workers_only(engine):
+needs_mlx = pytest.mark.skipif(registry.engine_missing("mlx") is not None, reason=registry.engine_missing("mlx") or "")
+
+
+@pytest.mark.parametrize("fake", [pytest.param(("summed", "jax", "host"), marks=needs_jax, id="jax"),
+                                  pytest.param(("mlx_summed", "mlx", "worker"), marks=needs_mlx, id="mlx")])
+def test_summed_gradients_break_parity_on_two_workers_only(engine, fake):
     """The parity check sees the classic mistake: on one worker the sum is the mean."""
-    name = engine("summed")
+    name = engine(*fake)
     report = Study(problem_for("digits", steps=20), config_for(name)).run()
     one, two = report["rows"]
     assert one["status"] == two["status"] == "ok"
@@ -175,6 +179,33 @@ def test_a_program_that_never_split_the_batch_fails_though_its_numbers_match(eng
     one, two = report["rows"]
     assert one["status"] == "ok" and two["parity_ok"]
     assert two["status"] == "failed" and "no all-reduce in the compiled program" in two["reason"]
+
+
+@needs_mlx
+def test_processes_that_all_trained_on_the_whole_batch_fail_though_their_numbers_match(engine):
+    """An engine with one process per worker says which rows of each batch it trained on: the
+    parts must make up the batch, one per worker (every rank on every row averages equal gradients)."""
+    name = engine("mlx_unsplit", "mlx", "worker")
+    report = Study(problem_for("digits", steps=10), config_for(name)).run()
+    one, two = report["rows"]
+    assert one["status"] == "ok" and two["parity_ok"]
+    assert two["status"] == "failed" and two["reason"] == ("the processes trained on rows 0–31, 0–31 of each batch of "
+                                                           "32, not 2 parts of 16, one each")
+
+
+def test_the_parts_of_each_batch_must_be_one_per_worker():
+    assert _parts_problem(None, 2, 32) is None  # the engine does not say
+    assert _parts_problem([[16, 32], [0, 16]], 2, 32) is None
+    assert _parts_problem([[0, 16], [0, 16]], 2, 32).startswith("the processes trained on rows 0–15, 0–15 of each")
+    assert _parts_problem([[0, 16], None], 2, 32) == "a process trained on rows that are not one contiguous part of each batch"
+
+
+def test_an_engine_whose_workers_listen_gets_a_port_per_worker(engine):
+    layout = parallel.new_layout(engine("mlx_summed", "mlx", "worker"), 4, 2, 60)
+    assert len(set(layout.worker_addresses)) == 4 and layout.addresses == layout.worker_addresses[::2]
+    assert len(layout.ports) == 4
+    plain = parallel.new_layout(engine("fails"), 4, 2, 60)
+    assert len(plain.addresses) == 2 and plain.worker_addresses == () and len(plain.ports) == 2
 
 
 @needs_jax

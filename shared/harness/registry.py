@@ -4,8 +4,7 @@ time, never breaking the others.
 Nothing here lists a library by hand: every `implementations/<name>_backend.py` is a library and
 every `implementations/parallel/<name>_parallel.py` an engine, each described by its own module
 constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER, DTYPE_SKIPS,
-THREAD_ENV; an engine's
-TARGET), read from the file without importing it.
+THREAD_ENV; an engine's TARGET and LISTENS), read from the file without importing it.
 
 The harness loads each library in a worker process of its own (shared/harness/worker.py). A process
 that loads several (the test suite) loads them in the order of `FRAMEWORKS`, and a library loads
@@ -58,6 +57,7 @@ class Engine:
     position: int = 99
     absent: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    listens: str = "host"  # LISTENS: who binds a port for its peers, each "host" process or each "worker" (MLX's ring)
 
 
 def constants(path: Path) -> dict[str, object]:
@@ -90,7 +90,7 @@ def step_cap(target: str, mode: str) -> int | None:
 def _engine(module: str, path: Path) -> Engine:
     c = constants(path)
     return Engine(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
-                  c.get("ABSENT", {}), path)
+                  c.get("ABSENT", {}), path, c.get("LISTENS", "host"))
 
 
 BROKEN: dict[str, str] = {}  # implementation files that could not be read, and why (tests/test_layout.py fails on any)
@@ -134,12 +134,12 @@ def register(name: str, module: str, requires: str = "numpy") -> None:
     LIBRARIES[name] = Library(name, name, module, requires, f"pip install {requires}")
 
 
-def register_engine(name: str, module: str, target: str = "numpy") -> None:
+def register_engine(name: str, module: str, target: str = "numpy", listens: str = "host") -> None:
     """Add a data-parallel engine that is not shipped (the tests' engines that hang or fail on
-    purpose); `target`: the library it needs, as `missing` names it."""
+    purpose); `target`: the library it needs, as `missing` names it; `listens`: as LISTENS."""
     if name in ENGINES and ENGINES[name].path:
         raise ValueError(f"{name!r} is an implementation file's engine")
-    ENGINES[name] = Engine(name, "a test engine", module, target)
+    ENGINES[name] = Engine(name, "a test engine", module, target, listens=listens)
 
 
 def add_file(path: Path, module: str) -> Library:

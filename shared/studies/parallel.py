@@ -3,8 +3,8 @@
 Every engine runs as H "host" processes (`python -m shared.studies.parallel_host`), started here as
 separate hosts of a cluster would be, coordinating over 127.0.0.1 on ports taken free just
 before the start. Inside a host the engine drives its N/H workers its own way
-(implementations/parallel/): PyTorch starts one process per worker, JAX, TensorFlow and Keras
-one device per worker. Each global batch of the schedule is split into N equal, contiguous
+(implementations/parallel/): PyTorch and MLX start one process per worker, JAX, TensorFlow and
+Keras one device per worker. Each global batch of the schedule is split into N equal, contiguous
 parts, one per worker, and the engine's collective averages the gradients; the result must
 equal the single-process NumPy run on the same global batches.
 
@@ -46,7 +46,10 @@ class Layout:
     addresses: tuple[str, ...]  # "127.0.0.1:port" per host; the first is the coordinator
     timeout_s: float
     host: int = 0
-    local_rank: int = 0  # PyTorch: this process's worker on its host; the others drive all of theirs
+    local_rank: int = 0  # PyTorch, MLX: this process's worker on its host; the others drive all of theirs
+    # "127.0.0.1:port" per worker, for an engine whose every worker listens (its LISTENS = "worker": MLX's
+    # ring); then each host's address is its first worker's. Empty for the others.
+    worker_addresses: tuple[str, ...] = ()
 
     @property
     def local_workers(self) -> int:
@@ -60,6 +63,21 @@ class Layout:
     @property
     def coordinator(self) -> str:
         return self.addresses[0]
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port handed out for the run, each once."""
+        return sorted({int(a.rsplit(":", 1)[1]) for a in (*self.addresses, *self.worker_addresses)})
+
+
+def new_layout(engine: str, workers: int, hosts: int, timeout_s: float) -> Layout:
+    """N workers over H hosts, on ports taken free now: one per host, or one per worker where the
+    engine's every worker listens for its peers (its file's LISTENS = "worker")."""
+    per_worker = registry.ENGINES[engine].listens == "worker"
+    addresses = tuple(f"127.0.0.1:{p}" for p in free_ports(workers if per_worker else hosts))
+    if per_worker:
+        return Layout(workers, hosts, addresses[::workers // hosts], timeout_s, worker_addresses=addresses)
+    return Layout(workers, hosts, addresses, timeout_s)
 
 
 @dataclass(frozen=True)
@@ -321,8 +339,8 @@ def run_engine(engine: str, workers: int, hosts: int, problem, repeat: int, time
     that failed while another process held one of its ports runs again on fresh ones."""
     taken: list[int] = []
     for _ in range(PORT_TRIES):
-        ports = free_ports(hosts)
-        layout = Layout(workers, hosts, tuple(f"127.0.0.1:{p}" for p in ports), timeout_s)
+        layout = new_layout(engine, workers, hosts, timeout_s)
+        ports = layout.ports
         with HostGroup(engine, layout, problem, repeat, debug) as group:
             group.wait()
             outcome = _outcome(group, layout)

@@ -1,7 +1,7 @@
 """One host of a data-parallel run: `python -m shared.studies.parallel_host RUN_FOLDER HOST`.
 
 Started by the harness (shared/studies/parallel.py) as a separate host of a cluster would be. It reads
-the run's job, lets its engine start the host's workers (`launch`: PyTorch one process per
+the run's job, lets its engine start the host's workers (`launch`: PyTorch and MLX one process per
 worker, the others this process itself), and each worker goes through the engine's steps in
 the order every file in implementations/parallel/ defines them: `unsupported`, `configure`
 (before the runtime starts), `join` (the rendezvous), `prepare`, the timed runs, `leave`.
@@ -41,11 +41,12 @@ def write_result(folder: str, result: HostResult) -> None:
 
 
 def serve(local_rank: int, folder: str, layout: Layout) -> None:
-    """One worker process's whole run (for all but PyTorch: the host's one process)."""
+    """One worker process's whole run (for an engine that drives all its host's workers from one
+    process: the host's own)."""
     import multiprocessing
 
     parent = multiprocessing.parent_process()
-    if parent is not None:  # a PyTorch worker, started by its host
+    if parent is not None:  # a worker process started by its host (PyTorch's, MLX's)
         die_with_parent(parent.pid)
     job = load_job(folder)
     layout = replace(layout, local_rank=local_rank)

@@ -90,7 +90,9 @@ class Study:
             return row
         diff = compare(out, self.reference, self.config["dtype"])
         replicas = max((_replica_diff(r.output, out) for r in outcome.replicas), default=0.0)
-        unsplit = _no_collective(chief.info, layout.workers)
+        parts = [r.info.get("batch_part") for r in (chief, *outcome.replicas)] if "batch_part" in chief.info else None
+        unsplit = _no_collective(chief.info, layout.workers) or _parts_problem(parts, layout.workers,
+                                                                              problem.schedule.batch_size)
         if unsplit:
             row.update(status="failed", reason=unsplit)
         steps = problem.schedule.steps
@@ -101,7 +103,8 @@ class Study:
             "parity_ok": in_parity(diff, self.config["dtype"]),
             "replicas_max_diff": replicas, "replicas_ok": replicas <= tolerance(self.config["dtype"]),
             "repeatable": chief.info.get("repeatable"), "repeats_max_diff": chief.info.get("repeats_max_diff"),
-            "evidence": {k: chief.info[k] for k in ("all_reduce_ops", "batch_split_over") if k in chief.info},
+            "evidence": {k: chief.info[k] for k in ("all_reduce_ops", "batch_split_over") if k in chief.info} |
+                        ({"batch_parts": sorted(parts, key=lambda p: p or [])} if parts else {}),
             "processes_compared": 1 + len(outcome.replicas), "note": outcome.note,
             "final_loss": float(out.loss_history[-1]),
             "accuracy": _accuracy(self.config["task"], out.predictions),
@@ -144,6 +147,22 @@ def _no_collective(info: dict, workers: int) -> str | None:
     split = info.get("batch_split_over")
     if split is not None and split != workers:
         return f"the distribution splits each batch over {split} device(s), not {workers}"
+    return None
+
+
+def _parts_problem(parts: list | None, workers: int, batch: int) -> str | None:
+    """Why the processes' parts of each global batch (an engine with one process per worker
+    says which rows it trained on: `batch_part`, [first, stop)) are not the batch split in N
+    equal, contiguous, disjoint parts, one per worker; None when they are, or when the engine
+    does not say."""
+    if parts is None:
+        return None
+    if None in parts:
+        return "a process trained on rows that are not one contiguous part of each batch"
+    size = batch // workers
+    if sorted(map(tuple, parts)) != [(k * size, (k + 1) * size) for k in range(workers)]:
+        shown = ", ".join(f"{a}–{b - 1}" for a, b in sorted(map(tuple, parts)))
+        return f"the processes trained on rows {shown} of each batch of {batch}, not {workers} parts of {size}, one each"
     return None
 
 
@@ -223,6 +242,8 @@ def _evidence(row: dict) -> str:
         return f"{evidence['all_reduce_ops']} all-reduce in the program"
     if "batch_split_over" in evidence:
         return f"batch over {evidence['batch_split_over']} devices"
+    if "batch_parts" in evidence:
+        return f"each process its own rows ({', '.join(f'{a}–{b - 1}' for a, b in evidence['batch_parts'])})"
     return "each process fed its own rows" if row["engine"] == "torch" else "each replica fed its own rows"
 
 
@@ -259,12 +280,13 @@ def markdown(report: dict) -> str:
               "start-up = from starting the host processes to the end of the engine's rendezvous (process start, "
               "imports, joining); first call = the first run of the schedule (compilation included); µs/step = median "
               "of the timed repeats; × 1 worker = that over the same engine's one-worker time; processes agree = every "
-              "other process (host, or PyTorch worker) ended with the first one's weights and predictions, within the "
+              "other process (host, or worker process: PyTorch, MLX) ended with the first one's weights and predictions, within the "
               "tolerance (how many processes); split shown by = what shows the "
               "workers really split each batch (matching numbers alone cannot: one device doing all the work matches "
               "too): JAX's compiled program must hold an all-reduce, Keras' data layout must span the workers' devices, "
               "PyTorch's worker processes each train on their own rows and must agree, TensorFlow's replicas are fed "
-              "their own rows.", "",
+              "their own rows; an engine whose processes say which rows of each batch they trained on (MLX's ranks) "
+              "must show N disjoint, contiguous parts that make up the batch.", "",
               f"Wall time of the study: {report.get('wall_s', 0) / 60:.1f} min.", "",
               OVERHEAD_NOTE.format(cpus=env.get("cpu_count", "?")), "", "Engines:", ""]
     lines += [f"- {name}: {engine.title}" for name, engine in registry.ENGINES.items() if name in c["engines"]]
