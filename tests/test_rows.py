@@ -1,5 +1,6 @@
 """The typed rows (shared/reports/rows.py): each kind of row serialises to the JSON keys its
-reports have always carried, plus the schema-2 "target", and comes back from them unchanged."""
+reports have always carried, plus the schema-2 "target", and comes back from them unchanged
+(the committed reports were written before the rows were typed)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.reports.rows import SCHEMA, RunRow, ScaleRow
+from shared.reports.rows import SCHEMA, ParallelRow, RunRow, ScaleRow
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -17,7 +18,8 @@ def committed(name: str, key: str) -> list[dict]:
     return json.loads((RESULTS / name).read_text())[key]
 
 
-@pytest.mark.parametrize(("name", "key", "kind"), [("cpu_xor.json", "runs", RunRow), ("scale_cpu.json", "rows", ScaleRow)])
+@pytest.mark.parametrize(("name", "key", "kind"), [("cpu_xor.json", "runs", RunRow), ("scale_cpu.json", "rows", ScaleRow),
+                                                   ("parallel_cpu.json", "rows", ParallelRow)])
 def test_committed_rows_round_trip_to_the_same_keys(name, key, kind):
     for data in committed(name, key):
         row = kind.from_json(data)

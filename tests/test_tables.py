@@ -24,7 +24,7 @@ from rich.console import Console
 from shared.harness.runner import run_row
 from shared.reports import report, termtable
 from shared.reports.live import LiveLine, duration
-from shared.reports.rows import RunRow, ScaleRow, from_json_rows
+from shared.reports.rows import ParallelRow, RunRow, ScaleRow, from_json_rows
 from shared.studies import parallel_report, scale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,11 +80,15 @@ def scale_report() -> dict:
 
 
 def parallel_report_() -> dict:
-    r = load("parallel_cpu.json")
-    bad = copy.deepcopy(r["rows"][1]) | {"status": "failed", "reason": "worker 1: ValueError: simulated failure",
-                                         "timing": None, "diff": None}
+    r = parallel_json()
+    bad = copy.deepcopy(r["rows"][1])
+    bad.update(status="failed", reason="worker 1: ValueError: simulated failure", timing=None, diff=None)
     r["rows"].insert(2, bad)
     return r
+
+
+def parallel_json() -> dict:
+    return from_json_rows(load("parallel_cpu.json"), "rows", ParallelRow)
 
 
 def compare_rows(r: dict) -> list[termtable.Row]:
@@ -268,7 +272,7 @@ def test_text_wraps_only_between_words_and_after_commas():
 def test_markdown_and_json_reports_are_unchanged():
     """The reports carry every column and the notes in full, as before this table changed."""
     assert report.markdown(default_xor()) == (RESULTS / "cpu_xor.md").read_text()
-    assert parallel_report.markdown(load("parallel_cpu.json")) == (RESULTS / "parallel_cpu.md").read_text()
+    assert parallel_report.markdown(parallel_json()) == (RESULTS / "parallel_cpu.md").read_text()
     assert report.COLUMNS[-1] == "note" and len(report.COLUMNS) == len(report.table_rows(default_xor())[0])
 
 

@@ -12,7 +12,7 @@ import os
 
 from shared.commands.args import Parser, check_output_path, choice_list, guarded
 from shared.contract.errors import UsageError
-from shared.reports.rows import RunRow, from_json_rows
+from shared.reports.rows import ParallelRow, RunRow, from_json_rows
 from shared.studies.sidebyside import ROOT, ROWS, SURPRISES, Cell, cells, library_titles
 
 DEFAULT_REPORT = "results/cpu_xor.json"  # relative to the repository, wherever the command runs
@@ -72,7 +72,10 @@ def load_parallel_report() -> dict | None:
         return None
     ok = isinstance(report, dict) and isinstance(report.get("rows"), list) and all(
         isinstance(report.get(k), dict) for k in ("config", "environment", "tolerance"))
-    return report if ok else None
+    try:
+        return from_json_rows(report, "rows", ParallelRow) if ok else None
+    except TypeError:  # a row without the fields every data-parallel row has
+        return None
 
 
 def write_page(path: str, report_path: str | None) -> None:

@@ -100,6 +100,13 @@ class RunRow(Row):
         """What ran, as tables name it: "torch", "keras (jax)"."""
         return f"{self.framework} ({self.keras_backend})" if self.keras_backend else self.framework
 
+    def always(self) -> tuple[str, ...]:
+        # A finished run writes what it measured even where it is empty (accuracy on a regression task).
+        if self.dtype is None:
+            return self.ALWAYS
+        return (*self.ALWAYS, "dtype", "loss_history", "weights", "repeatable", "accuracy", "peak_rss_scope",
+                *(("peak_device_bytes",) if self.device == "gpu" else ()))
+
     def derived(self) -> dict[str, Any]:
         return {"target": self.target}
 
@@ -143,6 +150,51 @@ class ScaleRow(Row):
     def always(self) -> tuple[str, ...]:
         # A measured size says "no device peak" outright (null on the CPU), as it always has.
         return (*self.ALWAYS, "peak_memory_bytes") if self.status == "ok" else self.ALWAYS
+
+    def derived(self) -> dict[str, Any]:
+        return {"target": self.target}
+
+
+@dataclass
+class ParallelRow(Row):
+    """One engine × layout of the data-parallel study."""
+
+    ALWAYS: ClassVar[tuple[str, ...]] = ("engine", "engine_name", "workers", "hosts", "status", "reason", "oversubscribed",
+                                         "diff", "timing")
+    MEASURED: ClassVar[tuple[str, ...]] = ("dtype", "parity_ok", "replicas_max_diff", "replicas_ok", "repeatable",
+                                           "repeats_max_diff", "evidence", "processes_compared", "note", "final_loss",
+                                           "accuracy", "loss_history")
+    DERIVED: ClassVar[tuple[str, ...]] = ("target",)
+
+    engine: str  # the engine file's NAME: "torch", "jax"...
+    engine_name: str  # what it is called: "DistributedDataParallel (gloo)"...
+    workers: int
+    hosts: int
+    status: str
+    reason: str | None = None
+    oversubscribed: bool = False  # more workers than usable cores
+    diff: dict | None = None  # the parity judge's comparison with the single-process NumPy run
+    timing: dict | None = None  # startup_s, first_call_s, step_us_median/min/max, repeats, steps_timed, vs_one_worker
+    versions: dict | None = None  # as the first process reported them
+    dtype: str | None = None
+    parity_ok: bool | None = None
+    replicas_max_diff: float | None = None  # how far the other processes' weights are from the first's
+    replicas_ok: bool | None = None
+    repeatable: bool | None = None
+    repeats_max_diff: float | None = None
+    evidence: dict | None = None  # what shows the batch was split (all-reduce ops, data layout, rows per rank)
+    processes_compared: int | None = None
+    note: str | None = None
+    final_loss: float | None = None
+    accuracy: float | None = None
+    loss_history: dict | None = None
+
+    @property
+    def target(self) -> str:
+        return self.engine
+
+    def always(self) -> tuple[str, ...]:
+        return (*self.ALWAYS, *self.MEASURED) if self.dtype is not None else self.ALWAYS
 
     def derived(self) -> dict[str, Any]:
         return {"target": self.target}

@@ -15,6 +15,7 @@ from shared.harness import registry
 from shared.harness.runner import shape_problem
 from shared.reports.live import LiveLine
 from shared.reports.report import number
+from shared.reports.rows import SCHEMA, ParallelRow
 from shared.reports.termtable import Column
 from shared.studies.parallel import Outcome, run_engine, usable_cpus
 
@@ -41,7 +42,7 @@ class Study:
     def __init__(self, problem, config: dict, debug: bool = False, progress: LiveLine | None = None):
         self.problem, self.config, self.debug = problem, config, debug
         self.progress = progress or LiveLine()  # the live line; a disabled one shows nothing
-        self.report = {"config": config, "rows": [], "tolerance": {"value": tolerance(config["dtype"]),
+        self.report = {"schema": SCHEMA, "config": config, "rows": [], "tolerance": {"value": tolerance(config["dtype"]),
                                                                  "reason": TOLERANCES[config["dtype"]].reason}}
         self.reference = None
 
@@ -70,17 +71,17 @@ class Study:
                                      self.config["timeout_s"], self.debug)
                 row = self._row(engine, outcome, baseline)
                 if workers == 1 and hosts == 1:
-                    baseline = row["timing"].get("step_us_median") if row["timing"] else None
+                    baseline = row.timing.get("step_us_median") if row.timing else None
                 self.report["rows"].append(row)
         self.report["wall_s"] = time.monotonic() - start
         return self.finish()
 
-    def _row(self, engine: str, outcome: Outcome, baseline: float | None) -> dict:
+    def _row(self, engine: str, outcome: Outcome, baseline: float | None) -> ParallelRow:
         layout = outcome.layout
         row = _blank_row(engine, layout.workers, layout.hosts, outcome.status, outcome.reason)
         chief = outcome.chief
         if chief is not None:
-            row["versions"] = chief.versions
+            row.versions = chief.versions
         if outcome.status != "ok":
             return row
         out, problem = chief.output, self.problem
@@ -98,22 +99,22 @@ class Study:
         steps = problem.schedule.steps
         us = [s * 1e6 for s in chief.step_s]
         median = statistics.median(us) if us else None
-        row.update({
-            "engine_name": chief.info.get("engine", registry.ENGINES[engine].title), "dtype": out.dtype, "diff": diff,
-            "parity_ok": in_parity(diff, self.config["dtype"]),
-            "replicas_max_diff": replicas, "replicas_ok": replicas <= tolerance(self.config["dtype"]),
-            "repeatable": chief.info.get("repeatable"), "repeats_max_diff": chief.info.get("repeats_max_diff"),
-            "evidence": {k: chief.info[k] for k in ("all_reduce_ops", "batch_split_over") if k in chief.info} |
-                        ({"batch_parts": sorted(parts, key=lambda p: p or [])} if parts else {}),
-            "processes_compared": 1 + len(outcome.replicas), "note": outcome.note,
-            "final_loss": float(out.loss_history[-1]),
-            "accuracy": _accuracy(self.config["task"], out.predictions),
-            "timing": {"startup_s": chief.joined_at - outcome.launched_at, "first_call_s": chief.first_call_s,
-                       "step_us_median": median, "step_us_min": min(us, default=None), "step_us_max": max(us, default=None),
-                       "repeats": len(us), "steps_timed": steps,
-                       "vs_one_worker": median / baseline if median and baseline else None},
-            "loss_history": {"steps": problem.schedule.record_steps(), "values": [float(v) for v in out.loss_history]},
-        })
+        row.update(
+            engine_name=chief.info.get("engine", registry.ENGINES[engine].title), dtype=out.dtype, diff=diff,
+            parity_ok=in_parity(diff, self.config["dtype"]),
+            replicas_max_diff=replicas, replicas_ok=replicas <= tolerance(self.config["dtype"]),
+            repeatable=chief.info.get("repeatable"), repeats_max_diff=chief.info.get("repeats_max_diff"),
+            evidence={k: chief.info[k] for k in ("all_reduce_ops", "batch_split_over") if k in chief.info} |
+                     ({"batch_parts": sorted(parts, key=lambda p: p or [])} if parts else {}),
+            processes_compared=1 + len(outcome.replicas), note=outcome.note,
+            final_loss=float(out.loss_history[-1]),
+            accuracy=_accuracy(self.config["task"], out.predictions),
+            timing={"startup_s": chief.joined_at - outcome.launched_at, "first_call_s": chief.first_call_s,
+                    "step_us_median": median, "step_us_min": min(us, default=None), "step_us_max": max(us, default=None),
+                    "repeats": len(us), "steps_timed": steps,
+                    "vs_one_worker": median / baseline if median and baseline else None},
+            loss_history={"steps": problem.schedule.record_steps(), "values": [float(v) for v in out.loss_history]},
+        )
         return row
 
     def finish(self) -> dict:
@@ -122,19 +123,19 @@ class Study:
         rows = self.report["rows"]
         versions: dict[str, str] = {}
         for row in rows:  # what differs between layouts (device counts, threads per worker) stays in each row
-            versions |= {k: v for k, v in (row.get("versions") or {}).items() if k not in PER_LAYOUT}
+            versions |= {k: v for k, v in (row.versions or {}).items() if k not in PER_LAYOUT}
         self.report["environment"] = describe(versions)
-        if any(r["engine"] == "torch" and r["status"] == "ok" for r in rows):
+        if any(r.engine == "torch" and r.status == "ok" for r in rows):
             self.report["environment"]["threads"]["torch_threads"] = "max(1, cores // workers) per worker process"
-        bad = [r for r in rows if r["status"] == "failed" or r.get("parity_ok") is False or r.get("replicas_ok") is False]
+        bad = [r for r in rows if r.status == "failed" or r.parity_ok is False or r.replicas_ok is False]
         self.report["ok"] = not bad and bool(rows)
         self.report["verdict"] = verdict(self.report)
         return self.report
 
 
-def _blank_row(engine: str, workers: int, hosts: int, status: str, reason: str | None) -> dict:
-    return {"engine": engine, "engine_name": registry.ENGINES[engine].title, "workers": workers, "hosts": hosts, "status": status,
-            "reason": reason, "oversubscribed": workers > usable_cpus(), "diff": None, "timing": None}
+def _blank_row(engine: str, workers: int, hosts: int, status: str, reason: str | None) -> ParallelRow:
+    return ParallelRow(engine, registry.ENGINES[engine].title, workers, hosts, status, reason,
+                       oversubscribed=workers > usable_cpus())
 
 
 def _no_collective(info: dict, workers: int) -> str | None:
@@ -191,12 +192,12 @@ def _dataset(task_name: str):
 
 def verdict(report: dict) -> str:
     rows, tol = report["rows"], report["tolerance"]["value"]
-    ran = [r for r in rows if r["status"] == "ok"]
-    skipped = sum(r["status"] == "skipped" for r in rows)
-    failed = [r for r in rows if r["status"] == "failed"]
-    off = [r for r in ran if not r.get("parity_ok") or not r.get("replicas_ok")]
+    ran = [r for r in rows if r.status == "ok"]
+    skipped = sum(r.status == "skipped" for r in rows)
+    failed = [r for r in rows if r.status == "failed"]
+    off = [r for r in ran if not r.parity_ok or not r.replicas_ok]
     if not failed and not off:
-        worst = max((r["diff"]["scaled"] for r in ran), default=0.0)
+        worst = max((r.diff["scaled"] for r in ran), default=0.0)
         return (f"OK: all {len(ran)} data-parallel runs equal the single-process NumPy run within {tol:g} "
                 f"(worst {worst:.1e})" + (f"; {skipped} skipped." if skipped else "."))
     parts = [f"{len(failed)} failed"] if failed else []
@@ -205,29 +206,29 @@ def verdict(report: dict) -> str:
 
 
 def _note(row: dict) -> str:
-    notes = [row["reason"]] if row.get("reason") else []
-    if row["status"] == "ok" and not row.get("parity_ok"):
-        diff = row["diff"]
+    notes = [row.reason] if row.reason else []
+    if row.status == "ok" and not row.parity_ok:
+        diff = row.diff
         notes.append(diff.get("dtype_problem") or f"out of parity: {diff['scaled']:.1e}")
-    if row["status"] == "ok" and not row.get("replicas_ok"):
-        notes.append(f"processes disagree by {row['replicas_max_diff']:.1e}")
-    if row.get("oversubscribed") and row["status"] == "ok":
+    if row.status == "ok" and not row.replicas_ok:
+        notes.append(f"processes disagree by {row.replicas_max_diff:.1e}")
+    if row.oversubscribed and row.status == "ok":
         notes.append("oversubscribed")
-    if row.get("repeatable") is False:
-        notes.append(f"repeats differ from the first call by {row.get('repeats_max_diff') or 0:.1e}")
-    if row.get("note"):
-        notes.append(row["note"])
+    if row.repeatable is False:
+        notes.append(f"repeats differ from the first call by {row.repeats_max_diff or 0:.1e}")
+    if row.note:
+        notes.append(row.note)
     return "; ".join(notes)
 
 
 def table_rows(report: dict) -> list[tuple[str, ...]]:
     out = []
     for r in report["rows"]:
-        t = r.get("timing") or {}
-        compared = r.get("processes_compared", 1)
-        replicas = "–" if r["status"] != "ok" or compared == 1 else ("yes" if r.get("replicas_ok") else "no") + f" ({compared})"
-        out.append((r["engine"], str(r["workers"]), str(r["hosts"]), r["status"],
-                    number((r.get("diff") or {}).get("scaled"), ".1e"), replicas, _evidence(r),
+        t = r.timing or {}
+        compared = r.processes_compared or 1
+        replicas = "–" if r.status != "ok" or compared == 1 else ("yes" if r.replicas_ok else "no") + f" ({compared})"
+        out.append((r.engine, str(r.workers), str(r.hosts), r.status,
+                    number((r.diff or {}).get("scaled"), ".1e"), replicas, _evidence(r),
                     _seconds(t.get("startup_s")), _seconds(t.get("first_call_s")), number(t.get("step_us_median"), ",.1f"),
                     number(t.get("vs_one_worker"), ".2f"), _note(r)))
     return out
@@ -235,8 +236,8 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
 
 def _evidence(row: dict) -> str:
     """What shows that the workers really split the batch, where the engine can show it."""
-    evidence = row.get("evidence") or {}
-    if row["status"] != "ok" or row["workers"] == 1:
+    evidence = row.evidence or {}
+    if row.status != "ok" or row.workers == 1:
         return "–"
     if "all_reduce_ops" in evidence:
         return f"{evidence['all_reduce_ops']} all-reduce in the program"
@@ -244,7 +245,7 @@ def _evidence(row: dict) -> str:
         return f"batch over {evidence['batch_split_over']} devices"
     if "batch_parts" in evidence:
         return f"each process its own rows ({', '.join(f'{a}–{b - 1}' for a, b in evidence['batch_parts'])})"
-    return "each process fed its own rows" if row["engine"] == "torch" else "each replica fed its own rows"
+    return "each process fed its own rows" if row.engine == "torch" else "each replica fed its own rows"
 
 
 def _seconds(x: float | None) -> str:
@@ -307,20 +308,20 @@ def figure(report: dict, path: str) -> str:
     fig, (steps_ax, start_ax) = plt.subplots(1, 2, figsize=(11, 4.6))
     groups: dict[tuple[str, int], list[dict]] = {}
     for r in report["rows"]:
-        if r["status"] == "ok":
-            groups.setdefault((r["engine"], r["hosts"] if r["workers"] > 1 else 0), []).append(r)
-    for colour, engine in enumerate(dict.fromkeys(r["engine"] for r in report["rows"])):
+        if r.status == "ok":
+            groups.setdefault((r.engine, r.hosts if r.workers > 1 else 0), []).append(r)
+    for colour, engine in enumerate(dict.fromkeys(r.engine for r in report["rows"])):
         ones = groups.get((engine, 0), [])
         lines = {hosts: rows for (name, hosts), rows in groups.items() if name == engine and hosts}
         for hosts, rows in sorted(lines.items() or ([(1, [])] if ones else [])):  # a baseline alone is a point
-            rows = sorted(ones + rows, key=lambda r: r["workers"])
+            rows = sorted(ones + rows, key=lambda r: r.workers)
             style = {"color": f"C{colour}", "marker": "o" if hosts == 1 else "s", "ls": "-" if hosts == 1 else "--",
                      "label": engine + (f", {hosts} hosts" if hosts > 1 else ", 1 host")}
-            n = [r["workers"] for r in rows]
-            steps_ax.plot(n, [r["timing"]["step_us_median"] for r in rows], **style)
-            start_ax.plot(n, [r["timing"]["startup_s"] for r in rows], **style)
+            n = [r.workers for r in rows]
+            steps_ax.plot(n, [r.timing["step_us_median"] for r in rows], **style)
+            start_ax.plot(n, [r.timing["startup_s"] for r in rows], **style)
     cpus = report["environment"].get("cpu_count") or 1
-    counts = sorted({r["workers"] for r in report["rows"]})
+    counts = sorted({r.workers for r in report["rows"]})
     for ax, what in ((steps_ax, "µs per step (median)"), (start_ax, "start-up, s (spawn, imports, rendezvous)")):
         ax.set_xlabel("workers")
         ax.set_ylabel(what)

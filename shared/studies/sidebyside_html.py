@@ -200,11 +200,11 @@ def _parallel_section(report: dict | None, report_path: str) -> str:
     if report:
         cfg, env = report["config"], report["environment"]
         rows = "".join(
-            f"<tr><td>{html.escape(r['engine'])}</td><td>{r['workers']}</td><td>{r['hosts']}</td><td>{r['status']}</td>"
-            f"<td>{(r.get('diff') or {}).get('scaled', float('nan')):.1e}</td>"
-            f"<td>{(r.get('timing') or {}).get('step_us_median') or float('nan'):,.1f}</td>"
-            f"<td>{(r.get('timing') or {}).get('startup_s') or float('nan'):.2f} s</td></tr>"
-            for r in report["rows"] if r["status"] == "ok")
+            f"<tr><td>{html.escape(r.engine)}</td><td>{r.workers}</td><td>{r.hosts}</td><td>{r.status}</td>"
+            f"<td>{(r.diff or {}).get('scaled', float('nan')):.1e}</td>"
+            f"<td>{(r.timing or {}).get('step_us_median') or float('nan'):,.1f}</td>"
+            f"<td>{(r.timing or {}).get('startup_s') or float('nan'):.2f} s</td></tr>"
+            for r in report["rows"] if r.status == "ok")
         proof = (f"<p>From <code>{html.escape(report_path)}</code> (<code>{html.escape(cfg.get('command', ''))}</code>): "
                  f"{cfg['task']}, {cfg['dtype']}, {cfg['steps']} steps, global batch {cfg['batch_size']} split across the "
                  f"workers. max Δ against the single-process NumPy run on the same global batches, tolerance "
