@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bash setup.sh
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Two test processes (pytest-xdist): the suite is mostly single-threaded compilation and worker
+# start-up, so two keep a 2-core machine busy. NN_ROSETTA_TEST_PROCESSES=0 runs it in one.
+exec .venv/bin/python -m pytest -n "${NN_ROSETTA_TEST_PROCESSES:-2}" "$@"
