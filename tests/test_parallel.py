@@ -82,6 +82,7 @@ def test_every_engine_on_two_workers_equals_numpy_in_float64(tmp_path):
     assert report["ok"] and report["config"]["task"] == "digits"
     evidence = {r["engine"]: r["evidence"] for r in report["rows"] if r["workers"] == 2}
     assert evidence["jax"]["all_reduce_ops"] >= 1 and evidence["keras"]["batch_split_over"] == 2
+    assert evidence["mlx"]["batch_parts"] == [[0, 16], [16, 32]]  # each rank says which rows of each batch of 32 it trained on
     assert [r["processes_compared"] for r in report["rows"] if r["engine"] == "torch"] == [1, 2]  # every DDP worker
     text = (tmp_path / "p.md").read_text()
     assert report["verdict"] in text and "| keras | 2 | 1 | ok |" in text

@@ -10,6 +10,7 @@ from conftest import LOADED
 from matplotlib.image import imread
 
 from shared.commands import cli
+from shared.harness import registry, runner
 from shared.studies import scale
 
 FIELDS = {"framework", "mode", "device", "sweep", "width", "batch", "steps", "step_us_median", "samples_per_s",
@@ -28,8 +29,8 @@ def test_rows_for_every_library_with_the_fields(quick_report):
     code, report, _ = quick_report
     assert code == 0
     cells = scale.points(scale.SWEEPS["quick"])
-    for name in LOADED:
-        rows = [r for r in report["rows"] if r["framework"] == name and r["device"] == "cpu"]
+    for name in registry.expand(list(LOADED)):  # Keras on each of its backends, as in compare
+        rows = [r for r in report["rows"] if r["target"] == name and r["device"] == "cpu"]
         assert len(rows) == len(cells)
         for r in rows:
             assert r["status"] == "ok", r
@@ -45,7 +46,7 @@ def test_rows_for_every_library_with_the_fields(quick_report):
 
 def test_crossovers_growth_and_figure(quick_report):
     _, report, folder = quick_report
-    assert {c["framework"] for c in report["crossovers"]} == set(LOADED)
+    assert {c["framework"] for c in report["crossovers"]} == {runner.library_name(t) for t in registry.expand(list(LOADED))}
     assert all(c["gpu_measured"] is False for c in report["crossovers"])  # CPU only here
     assert report["growth"] and all(g["flop_exponent"] > 0 for g in report["growth"])
     image = imread(folder / "scale_step_time.png")
@@ -126,3 +127,22 @@ def test_threads_reach_every_worker_of_the_study(tmp_path):
     assert report["config"]["threads"] == 1
     threads = report["environment"]["threads"]
     assert threads["numpy_blas_threads"].endswith(":1"), threads  # compare's --threads test covers every library
+
+
+def test_a_worker_gone_after_its_answer_costs_no_size(fake_library, monkeypatch):
+    """A worker that ended after answering (WorkerGoneError at the next request) loses nothing:
+    its last size stands and the next is measured in a fresh worker, as compare does."""
+    from shared.harness.worker import Worker, WorkerGoneError
+
+    real, calls = Worker.run, []
+
+    def gone_once(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise WorkerGoneError("worker exited with status 0 without answering")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Worker, "run", gone_once)
+    sweep = {**scale.SWEEPS["quick"], "widths": [2, 4, 8], "batches": []}
+    rows = scale.run_sweep(sweep, ["numpy"], ["cpu"], "float32")
+    assert [(r.width, r.status) for r in rows] == [(2, "ok"), (4, "ok"), (8, "ok")] and len(calls) == 4

@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "scale": "shared.commands.scale",  # the GPU-vs-CPU scaling study
     "code": "shared.commands.code",  # the implementations side by side: a page or the terminal
     "parallel": "shared.commands.parallel",  # data-parallel training on each library's own engine
+    "tasks": "shared.commands.tasks",  # every task × library in one run: the µs/step matrix
 }
 
 

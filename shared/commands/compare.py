@@ -6,8 +6,11 @@ Exit status: 0 every requested run ok and in parity; 1 a run failed or parity br
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.commands.args import (
     Parser,
@@ -29,6 +32,11 @@ from shared.contract.interface import DEVICES, DTYPES, HIDDEN_ACTIVATIONS, MODES
 from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
 from shared.harness import registry
 from shared.harness.worker import DEFAULT_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from shared.contract.interface import Problem
+    from shared.contract.tasks import Dataset, Task
+    from shared.harness.runner import Request
 
 
 def build_parser() -> Parser:
@@ -116,11 +124,30 @@ def main(argv: list[str]) -> int:
     return guarded("compare.py", _main, argv)
 
 
+@dataclass
+class Run:
+    """One compare.py run, checked and built from its arguments, not yet started."""
+
+    args: argparse.Namespace
+    task: Task
+    dataset: Dataset
+    problem: Problem
+    request: Request
+    config: dict
+
+
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return execute(build_run(argv))
+
+
+def build_run(argv: list[str], check_reports: bool = True) -> Run:
+    """compare.py's arguments checked (bad input: UsageError, nothing trained) and the run built."""
+    from shared.harness.runner import Request
+
+    args = build_parser().parse_args(argv)
     check_book(args)
-    check_report_paths(args, inputs={"--data": args.data})
+    if check_reports:
+        check_report_paths(args, inputs={"--data": args.data})
     for flag in ("target", "features", "delimiter"):
         if getattr(args, flag) is not None and not args.data:
             raise UsageError(f"--{flag} needs --data FILE.csv")
@@ -132,8 +159,6 @@ def _main(argv: list[str]) -> int:
     problem = build_problem(task, dataset, sizes, hidden_activation=args.activation, lr=args.lr, steps=steps,
                             batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
                             record_every=10_000 if args.book else args.record_every)
-    from shared.harness.runner import Harness, Request
-
     devices = list(DEVICES) if args.device in ("all", "auto") else [args.device]
     modes = list(MODES) if args.mode == "all" else [args.mode]
     request = Request(frameworks, modes, devices, args.repeat, args.steps is not None, args.book, args.debug, missing,
@@ -148,6 +173,14 @@ def _main(argv: list[str]) -> int:
               "classes": list(dataset.classes),
               "standardized": (not args.no_standardize) and task.standardize,
               "command": "python compare.py " + " ".join(shlex.quote(a) for a in argv)}
+    return Run(args, task, dataset, problem, request, config)
+
+
+def execute(run: Run) -> int:
+    """Run it through the one command driver, print the table, write the reports; the exit status."""
+    from shared.harness.runner import Harness
+
+    args, task, dataset, problem, request, config = run.args, run.task, run.dataset, run.problem, run.request, run.config
     json_to_stdout = args.json == "-"
     from shared.commands.driver import run_interruptible
     from shared.reports.report import print_table

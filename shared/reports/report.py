@@ -168,7 +168,7 @@ def _clean(value):
     """JSON has no NaN or infinity: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, Row):
+    if isinstance(value, Row) or hasattr(value, "to_json"):  # the typed rows, and a study's cells
         return _clean(value.to_json())
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}

@@ -122,6 +122,7 @@ class ScaleRow(Row):
     device: str
     status: str
     reason: str | None = None
+    keras_backend: str | None = None  # Keras only: the backend it ran on
     mode: str | None = None
     sweep: str | None = None  # "width" or "batch"
     width: int | None = None
@@ -145,7 +146,11 @@ class ScaleRow(Row):
 
     @property
     def target(self) -> str:
-        return self.framework
+        return f"{self.framework}:{self.keras_backend}" if self.keras_backend else self.framework
+
+    @property
+    def library(self) -> str:
+        return f"{self.framework} ({self.keras_backend})" if self.keras_backend else self.framework
 
     def always(self) -> tuple[str, ...]:
         # A measured size says "no device peak" outright (null on the CPU), as it always has.

@@ -123,11 +123,11 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
     facts = {} if facts is None else facts
     references: dict[tuple[int, int], TrainOutput] = {}
     sizes = points(sweep)
-    names = registry.ordered(frameworks)
+    names = registry.ordered_targets(registry.expand(frameworks))  # "keras": Keras on each backend, as in compare
     for number, name in enumerate(names):
-        missing = registry.missing(name)
+        missing = registry.missing(name) or (registry.dtype_skip(name, dtype) if name not in frameworks else None)
         if missing:
-            rows.append(ScaleRow(name, "all", "skipped", missing))
+            rows.append(_target_row(name, "all", "skipped", missing))
             continue
         pending = [(device, size) for device in devices for size in sizes]
         while pending:  # a worker that dies costs its size; a fresh one measures the rest
@@ -140,14 +140,15 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
                      facts: dict[str, dict], references: dict, place: str, threads: int | None = None) -> list:
     """Measure what is pending in one worker; return what is left if the worker died."""
     progress.show(name, "importing", place)
-    job = WorkerJob(name, registry.LIBRARIES[name].module, dtype, threads=threads,
+    job = WorkerJob(name, registry.LIBRARIES[registry.split(name)[0]].module, dtype, threads=threads,
                     environment=registry.thread_environment(name, threads))
     stopped: dict[str, str] = {}  # per device: why its larger sizes are not measured
+    done = 0
     try:
         with Worker(job) as worker:
             kind, loaded = worker.receive(f"while importing {name}")
             if kind == "import_failed":
-                rows.append(ScaleRow(name, "all", "failed", loaded))
+                rows.append(_target_row(name, "all", "failed", loaded))
                 return []
             facts[name] = loaded
             mode = _mode_of(loaded)
@@ -166,13 +167,16 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
                 result = worker.run(SizeRequest(mode, device, width, batch, sweep, dtype), phase)
                 spent = time.perf_counter() - start
                 pending.pop(0)
+                done += 1
                 rows.append(_size_row(row, result, name, dtype, references))
                 if spent > CELL_BUDGET_S:
                     stopped[device] = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
     except (WorkerDiedError, WorkerGoneError) as ended:
         if name not in facts:  # died while importing: it would again
-            rows.append(ScaleRow(name, "all", "failed", str(ended)))
+            rows.append(_target_row(name, "all", "failed", str(ended)))
             return []
+        if isinstance(ended, WorkerGoneError) and done:
+            return pending  # it ended after answering its last size, which stands: a new worker for the next
         device, (sweep_name, width, batch) = pending.pop(0)
         row = _size_of(name, _mode_of(facts[name]), device, sweep_name, width, batch, sweep)
         row.update(status="failed", reason=str(ended))
@@ -185,10 +189,15 @@ def _mode_of(loaded: dict) -> str:
     return "compiled" if "compiled" in loaded["modes"] else loaded["modes"][0]
 
 
+def _target_row(target: str, device: str, status: str, reason: str | None = None, **fields) -> ScaleRow:
+    name, backend = registry.split(target)
+    return ScaleRow(name, device, status, reason, keras_backend=backend, **fields)
+
+
 def _size_of(name: str, mode: str, device: str, sweep_name: str, width: int, batch: int, sweep: dict) -> ScaleRow:
     """A size's row before it is measured (status "pending" until it is)."""
-    return ScaleRow(name, device, "pending", mode=mode, sweep=sweep_name, width=width, batch=batch, steps=sweep["steps"],
-                    flops_per_step=flops_per_step((N_FEATURES, width, width, 1), batch))
+    return _target_row(name, device, "pending", mode=mode, sweep=sweep_name, width=width, batch=batch, steps=sweep["steps"],
+                       flops_per_step=flops_per_step((N_FEATURES, width, width, 1), batch))
 
 
 def _size_row(row: ScaleRow, result: SizeResult, name: str, dtype: str, references: dict) -> ScaleRow:
@@ -242,19 +251,19 @@ def crossovers(rows: list[ScaleRow]) -> list[dict]:
     time per step reaches twice its smallest-size time (no longer overhead-bound), per sweep."""
     out = []
     ok = [r for r in rows if r.status == "ok"]
-    for name in dict.fromkeys(r.framework for r in ok):
+    for name in dict.fromkeys(r.library for r in ok):
         for sweep in ("width", "batch"):
             axis = "width" if sweep == "width" else "batch"
             entry = {"framework": name, "sweep": sweep}
             for device in DEVICES:
                 series = sorted((getattr(r, axis), r.step_us_median) for r in ok
-                                if r.framework == name and r.sweep == sweep and r.device == device)
+                                if r.library == name and r.sweep == sweep and r.device == device)
                 if series:
                     floor = series[0][1]
                     entry[f"{device}_floor_us"] = floor
                     entry[f"{device}_compute_bound_from"] = next((size for size, us in series if us >= 2 * floor), None)
-            cpu = {getattr(r, axis): r.step_us_median for r in ok if (r.framework, r.sweep, r.device) == (name, sweep, "cpu")}
-            gpu = {getattr(r, axis): r.step_us_median for r in ok if (r.framework, r.sweep, r.device) == (name, sweep, "gpu")}
+            cpu = {getattr(r, axis): r.step_us_median for r in ok if (r.library, r.sweep, r.device) == (name, sweep, "cpu")}
+            gpu = {getattr(r, axis): r.step_us_median for r in ok if (r.library, r.sweep, r.device) == (name, sweep, "gpu")}
             both = sorted(set(cpu) & set(gpu))
             entry["gpu_beats_cpu_from"] = next((s for s in both if gpu[s] < cpu[s]), None) if both else None
             entry["gpu_measured"] = bool(both)
@@ -267,9 +276,9 @@ def growth(rows: list[ScaleRow]) -> list[dict]:
     per sweep, next to the exponent the FLOP count predicts there."""
     out = []
     ok = [r for r in rows if r.status == "ok"]
-    for key in dict.fromkeys((r.framework, r.device, r.sweep) for r in ok):
+    for key in dict.fromkeys((r.library, r.device, r.sweep) for r in ok):
         axis = "width" if key[2] == "width" else "batch"
-        series = sorted((getattr(r, axis), r.step_us_median, r.flops_per_step) for r in ok if (r.framework, r.device, r.sweep) == key)
+        series = sorted((getattr(r, axis), r.step_us_median, r.flops_per_step) for r in ok if (r.library, r.device, r.sweep) == key)
         if len(series) >= 2:
             (s0, t0, f0), (s1, t1, f1) = series[-2], series[-1]
             out.append({"framework": key[0], "device": key[1], "sweep": key[2], "from": s0, "to": s1,
@@ -305,13 +314,13 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
     for r in report["rows"]:
         note = "" if r.status == "ok" else str(r.reason)
         if r.width is None:  # a library that could not even be loaded
-            out.append((r.framework, "–", r.device, *["–"] * 9, r.status, note))
+            out.append((r.library, "–", r.device, *["–"] * 9, r.status, note))
             continue
-        head = (r.framework, r.mode, r.device, r.sweep, str(r.width), str(r.batch))
+        head = (r.library, r.mode, r.device, r.sweep, str(r.width), str(r.batch))
         if r.status != "ok":
             out.append((*head, *["–"] * 6, r.status, note))
             continue
-        diff = "ref" if r.framework == "numpy" else format(r.max_abs_diff if r.max_abs_diff is not None else float("nan"), ".1e")
+        diff = "ref" if r.library == "numpy" else format(r.max_abs_diff if r.max_abs_diff is not None else float("nan"), ".1e")
         out.append((*head, f"{r.step_us_median:.1f}", f"{r.samples_per_s:.3g}", f"{r.gflops_per_s:.3g}",
                     mib(r.peak_memory_bytes, 1), mib(r.peak_rss_bytes, 1), diff, "ok", note))
     return out
@@ -388,8 +397,8 @@ def figure(report: dict, path: str) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     ok = [r for r in report["rows"] if r.status == "ok"]
     for ax, sweep, axis, fixed in ((axes[0], "width", "width", "batch"), (axes[1], "batch", "batch", "width")):
-        for key in dict.fromkeys((r.framework, r.mode, r.device) for r in ok):
-            series = sorted((getattr(r, axis), r.step_us_median) for r in ok if (r.framework, r.mode, r.device) == key and r.sweep == sweep)
+        for key in dict.fromkeys((r.library, r.mode, r.device) for r in ok):
+            series = sorted((getattr(r, axis), r.step_us_median) for r in ok if (r.library, r.mode, r.device) == key and r.sweep == sweep)
             if series:
                 xs, ys = zip(*series)
                 ax.plot(xs, ys, "o-" if key[2] == "cpu" else "s--", label=f"{key[0]} {key[1]} {key[2]}")

@@ -1,0 +1,177 @@
+"""`compare.py tasks`: every task × library in one run, both dtypes: the µs/step matrix.
+
+Each (task, dtype) is an ordinary `compare.py` run of the task's default schedule (the same
+harness, workers, parity judge and timing), in compiled mode on the CPU, with NumPy's eager
+reference beside it. What the matrix keeps of each run is one cell per library: its time per
+step, first call, max Δ from NumPy and status; the runs' own reports are not kept whole (their
+weights and predictions are the main command's business).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from shared.contract.tasks import TASKS
+from shared.reports.report import number
+from shared.reports.rows import RunRow
+from shared.reports.termtable import Column
+
+DTYPES = ("float64", "float32")
+
+
+@dataclass
+class Cell:
+    """One library on one task in one dtype."""
+
+    task: str
+    dtype: str
+    target: str  # as --frameworks names it: "torch", "keras:jax"
+    library: str  # as tables name it: "keras (jax)"
+    mode: str
+    status: str
+    reason: str | None
+    step_us_median: float | None
+    first_call_s: float | None
+    max_abs_diff: float | None
+    parity_ok: bool | None
+    steps_run: int
+    note: str | None
+
+    @classmethod
+    def of(cls, task: str, dtype: str, row: RunRow) -> Cell:
+        timing = row.timing or {}
+        return cls(task, dtype, row.target, row.library, row.mode, row.status, row.reason, timing.get("step_us_median"),
+                   timing.get("first_call_s"), (row.diff or {}).get("scaled"), row.parity_ok, row.steps_run, row.note)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def run_every_task(build: Callable[[str, str], object], run: Callable[[object], dict], dtypes: tuple[str, ...],
+                   cells: list[Cell], reports: list[dict]) -> list[Cell]:
+    """For each dtype and task: `build(task, dtype)` makes the compare run, `run` runs it and
+    returns its report; its rows become cells (appended as they finish, for an interrupted
+    study's partial table)."""
+    for dtype in dtypes:
+        for task in TASKS:
+            report = run(build(task, dtype))
+            reports.append({"task": task, "dtype": dtype, "ok": report["ok"], "parity": report["parity"],
+                            "config": report["config"], "environment": report["environment"]})
+            cells += [Cell.of(task, dtype, row) for row in report["runs"]]
+    return cells
+
+
+def libraries(cells: list[Cell]) -> list[tuple[str, str]]:
+    """(library, mode) in the order the runs reported them."""
+    return list(dict.fromkeys((c.library, c.mode) for c in cells))
+
+
+def matrix_rows(cells: list[Cell], dtype: str) -> list[tuple[str, ...]]:
+    """Per library: µs/step on each task ("–" not run; "skipped"/"failed" say so; "≠" marks a
+    run out of parity), then a note naming what did not run."""
+    out = []
+    mine = [c for c in cells if c.dtype == dtype]
+    for library, mode in libraries(mine):
+        row, notes = [library, mode], []
+        for task in TASKS:
+            cell = next((c for c in mine if (c.library, c.mode, c.task) == (library, mode, task)), None)
+            if cell is None:
+                row.append("–")
+            elif cell.status != "ok":
+                row.append(cell.status)
+                notes.append(f"{task}: {cell.reason}")
+            else:
+                row.append(number(cell.step_us_median, ",.1f") + ("" if cell.parity_ok is not False else " ≠"))
+                if cell.parity_ok is False:
+                    notes.append(f"{task}: out of parity (Δ {number(cell.max_abs_diff, '.1e')})")
+        out.append((*row, "; ".join(dict.fromkeys(notes))))
+    return out
+
+
+def columns() -> tuple[Column, ...]:
+    return (Column("library"), Column("mode"), *(Column(task, numeric=True) for task in TASKS))
+
+
+def verdict(cells: list[Cell]) -> str:
+    ran = [c for c in cells if c.status == "ok" and c.target != "numpy"]
+    failed = [c for c in cells if c.status == "failed"]
+    off = [c for c in ran if c.parity_ok is False]
+    worst = max((c.max_abs_diff for c in ran if c.max_abs_diff is not None), default=None)
+    skipped = sum(c.status == "skipped" for c in cells)
+    tail = (f"; {skipped} skipped" if skipped else "") + (f"; {len(failed)} failed" if failed else "")
+    if off:
+        return f"PARITY BROKEN in {len(off)} of {len(ran)} runs{tail}."
+    return f"{'FAILED' if failed else 'OK'}: {len(ran)} runs in parity with NumPy (worst {number(worst, '.1e')}){tail}."
+
+
+def print_tables(report: dict, console, wide: bool = False) -> None:
+    from shared.reports import termtable
+
+    cells = report["cells"]
+    for dtype in report["config"]["dtypes"]:
+        rows = [termtable.Row(r[:-1], r[-1]) for r in matrix_rows(cells, dtype)]
+        if rows:
+            termtable.print_table(console, columns(), rows, wide=wide, mark_after="library",
+                                  title=f"µs/step, {dtype}, every task at its default schedule, compiled mode on the CPU "
+                                        "(NumPy: its eager reference); ≠ out of parity")
+            console.print()
+    termtable.print_text(console, verdict(cells))
+
+
+def markdown(report: dict) -> str:
+    cfg, env = report["config"], report["environment"]
+    lines = ["# nn-rosetta: every task, every library", "", f"`{cfg['command']}`", "",
+             "µs/step (median of the timed repeats after the first call), each task at its default schedule, compiled "
+             "mode on the CPU, NumPy's eager reference beside; ≠ marks a run out of parity.", ""]
+    for dtype in cfg["dtypes"]:
+        names = [c.name for c in columns()] + ["note"]
+        lines += [f"## {dtype}", "", "| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in matrix_rows(report["cells"], dtype)]
+        lines.append("")
+    lines += [f"**{verdict(report['cells'])}**", "", "## Environment", "", f"- Python {env['python']} on {env['platform']}",
+              f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores)",
+              f"- Versions: {', '.join(f'{k} {v}' for k, v in sorted(env['versions'].items()))}",
+              f"- Threads: {', '.join(f'{k}={v}' for k, v in sorted(env.get('threads', {}).items())) or 'library defaults'}", ""]
+    return "\n".join(lines)
+
+
+def figure(report: dict, path: str) -> str:
+    """One heat map per dtype: library × task, colour = log µs/step, each cell's number written in."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from shared.reports.files import write_atomically
+
+    cells, dtypes = report["cells"], report["config"]["dtypes"]
+    tasks = list(TASKS)
+    fig, axes = plt.subplots(1, len(dtypes), figsize=(6.5 * len(dtypes), 5), layout="constrained", squeeze=False)
+    for ax, dtype in zip(axes[0], dtypes):
+        mine = [c for c in cells if c.dtype == dtype]
+        names = libraries(mine)
+        grid = np.full((len(names), len(tasks)), np.nan)
+        for i, (library, mode) in enumerate(names):
+            for j, task in enumerate(tasks):
+                cell = next((c for c in mine if (c.library, c.mode, c.task) == (library, mode, task) and c.status == "ok"), None)
+                if cell and cell.step_us_median:
+                    grid[i, j] = cell.step_us_median
+        image = ax.imshow(np.log10(grid), cmap="viridis_r", aspect="auto")
+        for i in range(len(names)):
+            for j in range(len(tasks)):
+                text = "–" if np.isnan(grid[i, j]) else f"{grid[i, j]:.3g}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if np.isnan(grid[i, j]) else "white")
+        ax.set_xticks(range(len(tasks)), tasks)
+        ax.set_yticks(range(len(names)), [f"{library} ({mode})" for library, mode in names])
+        ax.set_title(f"µs/step, {dtype} (lower is better)")
+        fig.colorbar(image, ax=ax, label="log10 µs/step")
+    fig.suptitle(f"Every task, every library: compiled mode on the CPU — {report['environment']['cpu']}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomically(path, buffer.getvalue())
+    return path
