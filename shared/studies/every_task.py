@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from shared.contract.tasks import TASKS
-from shared.reports.report import number
+from shared.reports.report import number, parity_problem
 from shared.reports.rows import RunRow
 from shared.reports.termtable import Column
 
@@ -40,12 +40,15 @@ class Cell:
     parity_ok: bool | None
     steps_run: int
     note: str | None
+    parity_problem: str | None  # why it is out of parity (its dtype, or how far), where it is
 
     @classmethod
-    def of(cls, task: str, dtype: str, row: RunRow) -> Cell:
+    def of(cls, task: str, dtype: str, row: RunRow, tolerance: float) -> Cell:
         timing = row.timing or {}
+        problem = parity_problem(row, tolerance) if row.status == "ok" and row.parity_ok is False else None
         return cls(task, dtype, row.target, row.library, row.mode, row.status, row.reason, timing.get("step_us_median"),
-                   timing.get("first_call_s"), (row.diff or {}).get("scaled"), row.parity_ok, row.steps_run, row.note)
+                   timing.get("first_call_s"), (row.diff or {}).get("scaled"), row.parity_ok, row.steps_run, row.note,
+                   problem)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -61,7 +64,7 @@ def run_every_task(build: Callable[[str, str], object], run: Callable[[object], 
             report = run(build(task, dtype))
             reports.append({"task": task, "dtype": dtype, "ok": report["ok"], "parity": report["parity"],
                             "config": report["config"], "environment": report["environment"]})
-            cells += [Cell.of(task, dtype, row) for row in report["runs"]]
+            cells += [Cell.of(task, dtype, row, report["parity"]["tolerance"]) for row in report["runs"]]
     return cells
 
 
@@ -87,7 +90,7 @@ def matrix_rows(cells: list[Cell], dtype: str) -> list[tuple[str, ...]]:
             else:
                 row.append(number(cell.step_us_median, ",.1f") + ("" if cell.parity_ok is not False else " ≠"))
                 if cell.parity_ok is False:
-                    notes.append(f"{task}: out of parity (Δ {number(cell.max_abs_diff, '.1e')})")
+                    notes.append(f"{task}: {cell.parity_problem}")
         out.append((*row, "; ".join(dict.fromkeys(notes))))
     return out
 
