@@ -135,8 +135,8 @@ def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch
     config = {"dtype": "float64", "hosts": [1], "workers": [2], "engines": ["torch"], "repeat": 1, "timeout_s": 60,
               "task": "digits"}
     report = Study(problem, config).run()
-    assert [(r["workers"], r["status"]) for r in report["rows"]] == [(1, "skipped"), (2, "skipped")]
-    assert "pip install torch" in report["rows"][0]["reason"] and report["ok"]
+    assert [(r.workers, r.status) for r in report["rows"]] == [(1, "skipped"), (2, "skipped")]
+    assert "pip install torch" in report["rows"][0].reason and report["ok"]
 
 
 # ---------------------------------------------------------------- engines that fail, hang or lie
@@ -167,8 +167,8 @@ def test_summed_gradients_break_parity_on_two_workers_only(engine, fake):
     name = engine(*fake)
     report = Study(problem_for("digits", steps=20), config_for(name)).run()
     one, two = report["rows"]
-    assert one["status"] == two["status"] == "ok"
-    assert one["parity_ok"] and not two["parity_ok"] and two["diff"]["scaled"] > 1e3 * tolerance("float64")
+    assert one.status == two.status == "ok"
+    assert one.parity_ok and not two.parity_ok and two.diff["scaled"] > 1e3 * tolerance("float64")
     assert not report["ok"] and report["verdict"].startswith("FAILED")
 
 
@@ -178,8 +178,8 @@ def test_a_program_that_never_split_the_batch_fails_though_its_numbers_match(eng
     name = engine("unsplit")
     report = Study(problem_for("digits", steps=10), config_for(name)).run()
     one, two = report["rows"]
-    assert one["status"] == "ok" and two["parity_ok"]
-    assert two["status"] == "failed" and "no all-reduce in the compiled program" in two["reason"]
+    assert one.status == "ok" and two.parity_ok
+    assert two.status == "failed" and "no all-reduce in the compiled program" in two.reason
 
 
 @needs_mlx
@@ -189,8 +189,8 @@ def test_processes_that_all_trained_on_the_whole_batch_fail_though_their_numbers
     name = engine("mlx_unsplit", "mlx", "worker")
     report = Study(problem_for("digits", steps=10), config_for(name)).run()
     one, two = report["rows"]
-    assert one["status"] == "ok" and two["parity_ok"]
-    assert two["status"] == "failed" and two["reason"] == ("the processes trained on rows 0–31, 0–31 of each batch of "
+    assert one.status == "ok" and two.parity_ok
+    assert two.status == "failed" and two.reason == ("the processes trained on rows 0–31, 0–31 of each batch of "
                                                            "32, not 2 parts of 16, one each")
 
 
