@@ -41,3 +41,10 @@ def test_bad_input_is_refused_before_anything_trains(capsys):
     assert cli.main(["tasks", "--threads", "0"]) == 2
     err = capsys.readouterr().err
     assert "unknown library 'nope'" in err and "--threads" in err
+
+
+def test_one_reason_for_several_tasks_is_said_once():
+    cells = [every_task.Cell(task, "float64", "keras:torch", "keras (torch)", "all", "skipped", "float32 inside", None, None,
+                             None, None, 0, None, None) for task in TASKS]
+    assert every_task.matrix_rows(cells, "float64")[0][-1] == "every task: float32 inside"
+    assert every_task.matrix_rows(cells[:2], "float64")[0][-1] == f"{', '.join(list(TASKS)[:2])}: float32 inside"

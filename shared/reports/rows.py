@@ -55,8 +55,28 @@ class Row:
             setattr(self, key, value)
 
 
+class NamesWhatRan:
+    """A row of one library, Keras on one of its backends included (`framework`, `keras_backend`)."""
+
+    framework: str
+    keras_backend: str | None
+
+    @property
+    def target(self) -> str:
+        """What ran, as --frameworks names it: "torch", "keras:jax"."""
+        return f"{self.framework}:{self.keras_backend}" if self.keras_backend else self.framework
+
+    @property
+    def library(self) -> str:
+        """What ran, as tables name it: "torch", "keras (jax)"."""
+        return f"{self.framework} ({self.keras_backend})" if self.keras_backend else self.framework
+
+    def derived(self) -> dict[str, Any]:
+        return {"target": self.target}
+
+
 @dataclass
-class RunRow(Row):
+class RunRow(NamesWhatRan, Row):
     """One library × mode × device run of `compare.py`."""
 
     ALWAYS: ClassVar[tuple[str, ...]] = ("framework", "mode", "device", "status", "reason", "steps_run", "predictions",
@@ -90,16 +110,6 @@ class RunRow(Row):
     parity_ok: bool | None = None
     speed_vs_numpy: float | None = None  # NumPy's µs/step over this row's
 
-    @property
-    def target(self) -> str:
-        """What ran, as --frameworks names it: "torch", "keras:jax"."""
-        return f"{self.framework}:{self.keras_backend}" if self.keras_backend else self.framework
-
-    @property
-    def library(self) -> str:
-        """What ran, as tables name it: "torch", "keras (jax)"."""
-        return f"{self.framework} ({self.keras_backend})" if self.keras_backend else self.framework
-
     def always(self) -> tuple[str, ...]:
         # A finished run writes what it measured even where it is empty (accuracy on a regression task).
         if self.dtype is None:
@@ -107,12 +117,9 @@ class RunRow(Row):
         return (*self.ALWAYS, "dtype", "loss_history", "weights", "repeatable", "accuracy", "peak_rss_scope",
                 *(("peak_device_bytes",) if self.device == "gpu" else ()))
 
-    def derived(self) -> dict[str, Any]:
-        return {"target": self.target}
-
 
 @dataclass
-class ScaleRow(Row):
+class ScaleRow(NamesWhatRan, Row):
     """One library × device × size of the scaling study (or a library that could not load)."""
 
     ALWAYS: ClassVar[tuple[str, ...]] = ("framework", "device", "status", "reason")
@@ -144,20 +151,9 @@ class ScaleRow(Row):
     max_abs_diff: float | None = None  # the scaled difference from NumPy at the same size
     parity_ok: bool | None = None
 
-    @property
-    def target(self) -> str:
-        return f"{self.framework}:{self.keras_backend}" if self.keras_backend else self.framework
-
-    @property
-    def library(self) -> str:
-        return f"{self.framework} ({self.keras_backend})" if self.keras_backend else self.framework
-
     def always(self) -> tuple[str, ...]:
         # A measured size says "no device peak" outright (null on the CPU), as it always has.
         return (*self.ALWAYS, "peak_memory_bytes") if self.status == "ok" else self.ALWAYS
-
-    def derived(self) -> dict[str, Any]:
-        return {"target": self.target}
 
 
 @dataclass

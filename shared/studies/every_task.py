@@ -9,7 +9,6 @@ weights and predictions are the main command's business).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -79,19 +78,20 @@ def matrix_rows(cells: list[Cell], dtype: str) -> list[tuple[str, ...]]:
     out = []
     mine = [c for c in cells if c.dtype == dtype]
     for library, mode in libraries(mine):
-        row, notes = [library, mode], []
+        row, notes = [library, mode], {}  # reason → the tasks it applies to
         for task in TASKS:
             cell = next((c for c in mine if (c.library, c.mode, c.task) == (library, mode, task)), None)
             if cell is None:
                 row.append("–")
             elif cell.status != "ok":
                 row.append(cell.status)
-                notes.append(f"{task}: {cell.reason}")
+                notes.setdefault(cell.reason, []).append(task)
             else:
                 row.append(number(cell.step_us_median, ",.1f") + ("" if cell.parity_ok is not False else " ≠"))
                 if cell.parity_ok is False:
-                    notes.append(f"{task}: {cell.parity_problem}")
-        out.append((*row, "; ".join(dict.fromkeys(notes))))
+                    notes.setdefault(cell.parity_problem, []).append(task)
+        said = [f"{'every task' if len(tasks) == len(TASKS) else ', '.join(tasks)}: {why}" for why, tasks in notes.items()]
+        out.append((*row, "; ".join(said)))
     return out
 
 
@@ -149,7 +149,7 @@ def figure(report: dict, path: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from shared.reports.files import write_atomically
+    from shared.reports.plots import save_figure
 
     cells, dtypes = report["cells"], report["config"]["dtypes"]
     tasks = list(TASKS)
@@ -166,15 +166,13 @@ def figure(report: dict, path: str) -> str:
         image = ax.imshow(np.log10(grid), cmap="viridis_r", aspect="auto")
         for i in range(len(names)):
             for j in range(len(tasks)):
-                text = "–" if np.isnan(grid[i, j]) else f"{grid[i, j]:.3g}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if np.isnan(grid[i, j]) else "white")
+                value = grid[i, j]
+                text = "not run" if np.isnan(value) else f"{value:,.0f}" if value >= 100 else f"{value:.2g}"
+                shade = 0.0 if np.isnan(value) else image.norm(np.log10(value))  # 0 = the colour map's light end
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if shade > 0.45 else "black")
         ax.set_xticks(range(len(tasks)), tasks)
         ax.set_yticks(range(len(names)), [f"{library} ({mode})" for library, mode in names])
         ax.set_title(f"µs/step, {dtype} (lower is better)")
         fig.colorbar(image, ax=ax, label="log10 µs/step")
     fig.suptitle(f"Every task, every library: compiled mode on the CPU — {report['environment']['cpu']}")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomically(path, buffer.getvalue())
-    return path
+    return save_figure(fig, path)
