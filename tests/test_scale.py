@@ -146,3 +146,13 @@ def test_a_worker_gone_after_its_answer_costs_no_size(fake_library, monkeypatch)
     sweep = {**scale.SWEEPS["quick"], "widths": [2, 4, 8], "batches": []}
     rows = scale.run_sweep(sweep, ["numpy"], ["cpu"], "float32")
     assert [(r.width, r.status) for r in rows] == [(2, "ok"), (4, "ok"), (8, "ok")] and len(calls) == 4
+
+
+def test_a_slow_size_stops_the_larger_sizes_of_its_own_sweep_only(monkeypatch):
+    """The budget stops the sizes after a slow one in the same sweep; the other sweep starts
+    small again and is measured."""
+    monkeypatch.setattr(scale, "CELL_BUDGET_S", -1.0)  # every size is "too slow"
+    sweep = {**scale.SWEEPS["quick"], "widths": [2, 4], "batches": [1, 2]}
+    rows = scale.run_sweep(sweep, ["numpy"], ["cpu"], "float32")
+    assert [(r.sweep, r.status) for r in rows] == [("width", "ok"), ("width", "skipped"), ("batch", "ok"), ("batch", "skipped")]
+    assert rows[1].reason.startswith("stopped: the previous size took")

@@ -38,7 +38,7 @@ SWEEPS = {
                 "batches": [1, 16, 256, 4096, 65536], "batch_width": 64, "steps": 20, "repeat": 2},
     "quick": {"widths": [2, 16], "width_batch": 8, "batches": [1, 32], "batch_width": 16, "steps": 5, "repeat": 1},
 }
-CELL_BUDGET_S = 60.0  # a cell slower than this stops the library's larger sizes on that device
+CELL_BUDGET_S = 60.0  # a cell slower than this stops the library's larger sizes of that sweep on that device
 OVERHEAD_CHECK_S = 0.05  # runs slower than this per step are compute-bound: whole run / steps is exact enough
 LONG_RUN_S = 0.25  # first guess at the length of the longer schedule
 MAX_STEPS = 100_000
@@ -142,7 +142,7 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
     progress.show(name, "importing", place)
     job = WorkerJob(name, registry.LIBRARIES[registry.split(name)[0]].module, dtype, threads=threads,
                     environment=registry.thread_environment(name, threads))
-    stopped: dict[str, str] = {}  # per device: why its larger sizes are not measured
+    stopped: dict[tuple[str, str], str] = {}  # per device and sweep: why its larger sizes are not measured
     done = 0
     try:
         with Worker(job) as worker:
@@ -155,7 +155,7 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
             while pending:
                 device, (sweep_name, width, batch) = pending[0]
                 row = _size_of(name, mode, device, sweep_name, width, batch, sweep)
-                skip = loaded["unavailable"].get(device) or stopped.get(device)
+                skip = loaded["unavailable"].get(device) or stopped.get((device, sweep_name))
                 if skip:
                     row.update(status="skipped", reason=skip)
                     rows.append(row)
@@ -170,7 +170,7 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
                 done += 1
                 rows.append(_size_row(row, result, name, dtype, references))
                 if spent > CELL_BUDGET_S:
-                    stopped[device] = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
+                    stopped[(device, sweep_name)] = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
     except (WorkerDiedError, WorkerGoneError) as ended:
         if name not in facts:  # died while importing: it would again
             rows.append(_target_row(name, "all", "failed", str(ended)))
