@@ -14,7 +14,7 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, positive_int
+    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, positive_int, timeout
     from shared.commands.compare import build_run
     from shared.commands.driver import run_interruptible
     from shared.harness.environment import describe
@@ -31,13 +31,13 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
     add_threads_flag(p)
     add_report_flags(p, plots="write the matrix figure (every_task.png) into DIR")
-    p.add_argument("--timeout", default=None, help="as for compare.py")
+    p.add_argument("--timeout", type=timeout, metavar="SECONDS", help="as for compare.py (default its own)")
     args = p.parse_args(argv)
     check_report_paths(args)
     dtypes = DTYPES if args.dtype == "all" else (args.dtype,)
 
     def compare_args(task: str, dtype: str) -> list[str]:
-        extra = (["--threads", str(args.threads)] if args.threads else []) + (["--timeout", args.timeout] if args.timeout else [])
+        extra = (["--threads", str(args.threads)] if args.threads else []) + (["--timeout", f"{args.timeout:g}"] if args.timeout else [])
         return ["--task", task, "--dtype", dtype, "--mode", "compiled", "--device", "cpu", "--frameworks", args.frameworks,
                 "--repeat", str(args.repeat), *extra]
 
