@@ -72,13 +72,24 @@ def check_shape(report: dict, n_eval: int, n_out: int) -> None:
             assert 0 <= run["max_abs_diff"] <= report["parity"]["tolerance"]
 
 
+@pytest.fixture(scope="module")
+def every_library_on_xor(tmp_path_factory):
+    """One run of every library, mode and device on XOR, read by the two tests below (each library's
+    worker costs seconds: the XOR shape check and the all-modes check share it)."""
+    return run_compare(tmp_path_factory.mktemp("xor"), "--steps", "30", "--repeat", "2", "--dtype", "float32",
+                       "--device", "all")
+
+
+@pytest.mark.xdist_group("every_library_on_xor")  # with the test below, in one test process (test.sh's loadgroup)
 @pytest.mark.parametrize("task", list(TASKS))
-def test_json_shape_for_every_task(task, tmp_path):
+def test_json_shape_for_every_task(task, tmp_path, every_library_on_xor):
     """Every library on XOR; the reference and two others on the other tasks (what differs by task
     is the data, and a worker per library costs seconds)."""
-    some = [] if task == "xor" else ["--frameworks", "numpy,torch,jax"]
-    code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager", "--device", "cpu",
-                               *some)
+    if task == "xor":
+        code, report = every_library_on_xor
+    else:
+        code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager",
+                                   "--device", "cpu", "--frameworks", "numpy,torch,jax")
     assert code == 0
     problem = problem_for(task, steps=20)
     check_shape(report, problem.x_eval.shape[0], problem.spec.n_outputs)
@@ -87,8 +98,9 @@ def test_json_shape_for_every_task(task, tmp_path):
     assert report["runs"][0]["timing"]["repeats"] == 2
 
 
-def test_all_modes_and_devices_reported(tmp_path):
-    code, report = run_compare(tmp_path, "--steps", "30", "--repeat", "1", "--dtype", "float32", "--device", "all")
+@pytest.mark.xdist_group("every_library_on_xor")
+def test_all_modes_and_devices_reported(every_library_on_xor):
+    code, report = every_library_on_xor
     assert code == 0
     check_shape(report, 4, 1)
     seen = {(r["framework"], r["mode"], r["device"]) for r in report["runs"]}
@@ -200,6 +212,7 @@ def test_markdown_and_every_figure(tmp_path):
 
     for task in ("xor", "linear", "sine"):
         args = ["--task", task, "--frameworks", "numpy,jax", "--steps", "300", "--repeat", "1", "--device", "cpu",
+                "--mode", "compiled",  # every figure is drawn from the runs there are; JAX's eager adds only seconds
                 "--plots", str(tmp_path / "plots"), "--markdown", str(tmp_path / f"{task}.md")]
         assert cli.main(args) == 0
     names = sorted(os.listdir(tmp_path / "plots"))
