@@ -80,13 +80,16 @@ def every_library_on_xor(tmp_path_factory):
                        "--device", "all")
 
 
-@pytest.mark.xdist_group("every_library_on_xor")  # with the test below, in one test process (test.sh's loadgroup)
-@pytest.mark.parametrize("task", list(TASKS))
-def test_json_shape_for_every_task(task, tmp_path, every_library_on_xor):
+SHARED_RUN = pytest.mark.xdist_group("every_library_on_xor")  # its readers in one test process (test.sh's loadgroup)
+
+
+@pytest.mark.parametrize("task", [pytest.param(t, marks=[SHARED_RUN, pytest.mark.long]) if t == "xor" else t
+                                  for t in TASKS])
+def test_json_shape_for_every_task(task, tmp_path, request):
     """Every library on XOR; the reference and two others on the other tasks (what differs by task
     is the data, and a worker per library costs seconds)."""
     if task == "xor":
-        code, report = every_library_on_xor
+        code, report = request.getfixturevalue("every_library_on_xor")
     else:
         code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager",
                                    "--device", "cpu", "--frameworks", "numpy,torch,jax")
@@ -98,7 +101,8 @@ def test_json_shape_for_every_task(task, tmp_path, every_library_on_xor):
     assert report["runs"][0]["timing"]["repeats"] == 2
 
 
-@pytest.mark.xdist_group("every_library_on_xor")
+@pytest.mark.long
+@SHARED_RUN
 def test_all_modes_and_devices_reported(every_library_on_xor):
     code, report = every_library_on_xor
     assert code == 0
@@ -304,6 +308,7 @@ def test_threads_are_set_in_every_library_and_read_back_from_it(tmp_path):
     code, report = run_compare(tmp_path, "--frameworks", ",".join(ran), "--mode", "eager", "--steps", "5",
                                "--repeat", "1", "--device", "cpu", "--threads", "1")
     assert code == 0 and report["config"]["threads"] == 1
+    check_shape(report, 4, 1)  # float64, eager, end to end: every run within float64's tolerance
     threads = report["environment"]["threads"]
     expected = {"numpy": ["numpy_blas_threads"], "torch": ["torch_threads", "torch_interop_threads"],
                 "tensorflow": ["tf_intra_op_threads", "tf_inter_op_threads"], "jax": ["jax_threads"],
