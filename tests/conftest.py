@@ -22,12 +22,6 @@ for _name in registry.FRAMEWORKS:
 LIBRARIES = [n for n in registry.FRAMEWORKS if n != "numpy"]
 
 
-def pytest_collection_modifyitems(items):
-    """Tests marked `long` first, in their order (a stable sort): test.sh's two processes take work
-    in collection order, and a long test handed out last would leave one process running alone."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
-
-
 def library_mode_params(modes=("eager", "compiled")):
     """(library, mode) for every library and mode; a missing library is skipped with its install command."""
     params = []

@@ -48,7 +48,6 @@ def test_accuracy_of_each_classification_task():
     assert accuracy(TASKS["softmax"], iris, iris.t) == 1.0
 
 
-@pytest.mark.long
 def test_compare_digits_in_parity_with_accuracy_reference_and_figures(tmp_path, capsys):
     out = tmp_path / "digits.json"
     code = cli.main(["--task", "digits", "--frameworks", "numpy,jax,torch", "--mode", "compiled", "--device", "cpu",

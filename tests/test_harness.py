@@ -83,8 +83,7 @@ def every_library_on_xor(tmp_path_factory):
 SHARED_RUN = pytest.mark.xdist_group("every_library_on_xor")  # its readers in one test process (test.sh's loadgroup)
 
 
-@pytest.mark.parametrize("task", [pytest.param(t, marks=[SHARED_RUN, pytest.mark.long]) if t == "xor" else t
-                                  for t in TASKS])
+@pytest.mark.parametrize("task", [pytest.param(t, marks=SHARED_RUN) if t == "xor" else t for t in TASKS])
 def test_json_shape_for_every_task(task, tmp_path, request):
     """Every library on XOR; the reference and two others on the other tasks (what differs by task
     is the data, and a worker per library costs seconds)."""
@@ -101,7 +100,6 @@ def test_json_shape_for_every_task(task, tmp_path, request):
     assert report["runs"][0]["timing"]["repeats"] == 2
 
 
-@pytest.mark.long
 @SHARED_RUN
 def test_all_modes_and_devices_reported(every_library_on_xor):
     code, report = every_library_on_xor

@@ -73,7 +73,6 @@ def assert_all_ok(report: dict, layouts: set[tuple[int, int]]) -> None:
 # ---------------------------------------------------------------- the acceptance runs
 
 
-@pytest.mark.long
 @needs_all
 def test_every_engine_on_two_workers_equals_numpy_in_float64(tmp_path):
     proc, report = run_cli("--workers", "2", "--steps", "30", "--repeat", "1", "--markdown", str(tmp_path / "p.md"),
@@ -91,7 +90,6 @@ def test_every_engine_on_two_workers_equals_numpy_in_float64(tmp_path):
     assert started_for(proc.pid) == []
 
 
-@pytest.mark.long
 @needs_all
 def test_every_engine_as_two_hosts_equals_numpy_in_float32():
     proc, report = run_cli("--workers", "2", "--hosts", "2", "--steps", "30", "--repeat", "1", "--dtype", "float32")

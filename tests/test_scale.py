@@ -25,7 +25,6 @@ def quick_report(tmp_path_factory):
     return code, json.loads((folder / "s.json").read_text()), folder
 
 
-@pytest.mark.long
 @pytest.mark.xdist_group("scale_quick")  # the two tests of the one quick run share a test process (test.sh's loadgroup)
 def test_rows_for_every_library_with_the_fields(quick_report):
     code, report, _ = quick_report
@@ -46,7 +45,6 @@ def test_rows_for_every_library_with_the_fields(quick_report):
                 assert r["parity_ok"] and r["max_abs_diff"] <= 1e-4
 
 
-@pytest.mark.long  # with the test above, so that the quick run's module fixture is set up once
 @pytest.mark.xdist_group("scale_quick")
 def test_crossovers_growth_and_figure(quick_report):
     _, report, folder = quick_report
