@@ -11,10 +11,11 @@ generated kernels in one training step. Then the loop's floor: µs per iteration
 one generated kernel more, so that a step's cost can be read as floor + calls × their price.
 
     .venv/bin/python benchmarks/inductor_loop.py [--tasks sine,digits] [--dtypes float64,float32]
-        [--variants default,max_autotune,...] [--threads N] [--json FILE]
+        [--variants default,max_autotune,...] [--variants-for sine,digits] [--threads N] [--json FILE]
 
-A benchmark, not a test: it prints figures (README, "What Inductor generates"). Run nothing else
-on the machine meanwhile (on two cores another process triples PyTorch's step time).
+Every variant is tried on the --variants-for tasks; the others run the default only. A benchmark,
+not a test: it prints figures (README, "What Inductor generates"). Run nothing else on the machine
+meanwhile (on two cores another busy process slowed PyTorch's compiled sine several-fold, issue 22).
 """
 
 from __future__ import annotations
@@ -191,7 +192,9 @@ def main() -> int:
     if "failed" in floors:
         print(f"compiled while_loop floor: failed: {floors['failed']}")
     else:
-        print("compiled while_loop, µs per iteration: " + "; ".join(f"{k} {v:.2f}" for k, v in floors.items()))
+        print("compiled while_loop, µs per iteration:")
+        for body, us in floors.items():  # a line each: the output fits an 80-column terminal
+            print(f"  {body:<25} {us:6.2f}")
     if args.json:
         import numpy
         import torch
