@@ -3,9 +3,12 @@ TensorFlow), and small problems built from the shared contract."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from shared.commands import cli
 from shared.contract.parity import dtype_problem
 from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
 from shared.contract.tolerances import scaled_diff
@@ -77,3 +80,33 @@ def fake_library(monkeypatch):
         registry.register(name, f"tests.fakes.{name}")
         return name
     return register
+
+
+def run_compare(tmp_path, *args: str) -> tuple[int, dict | None]:
+    """compare.py in this process, its JSON report read back (None if it wrote none)."""
+    path = tmp_path / "report.json"
+    code = cli.main([*args, "--json", str(path)])
+    return code, (json.loads(path.read_text()) if path.exists() else None)
+
+
+# Runs that several tests read (each library's worker costs seconds; Keras' and TensorFlow's
+# imports alone ~8 s each on the 2-core machine), made once per test process. Their readers carry
+# the run's xdist_group, so that test.sh's `--dist loadgroup` sends them all to one process.
+ON_EVERY_LIBRARY_ON_XOR = pytest.mark.xdist_group("every_library_on_xor")
+ON_EVERY_LIBRARY_IN_FLOAT64 = pytest.mark.xdist_group("every_library_in_float64")
+
+
+@pytest.fixture(scope="session")
+def every_library_on_xor(tmp_path_factory):
+    """Every library (Keras on each backend), mode and device on XOR in float32, 60 steps:
+    read by the XOR JSON-shape, all-modes and Keras float32 tests."""
+    return run_compare(tmp_path_factory.mktemp("xor"), "--steps", "60", "--repeat", "2", "--dtype", "float32",
+                       "--device", "all")
+
+
+@pytest.fixture(scope="session")
+def every_library_in_float64(tmp_path_factory):
+    """Every library in eager mode on the CPU in float64 (the default dtype), 60 steps of XOR,
+    with --threads 1: read by the threads test and the Keras float64 test."""
+    return run_compare(tmp_path_factory.mktemp("float64"), "--frameworks", "all", "--mode", "eager", "--steps", "60",
+                       "--repeat", "1", "--device", "cpu", "--threads", "1")

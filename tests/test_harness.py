@@ -4,14 +4,21 @@ nothing half-written, interrupts, determinism and the figures."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LOADED, MISSING, library_mode_params, problem_for
+from conftest import (
+    LOADED,
+    MISSING,
+    ON_EVERY_LIBRARY_IN_FLOAT64,
+    ON_EVERY_LIBRARY_ON_XOR,
+    library_mode_params,
+    problem_for,
+    run_compare,
+)
 
 from shared.commands import cli
 from shared.contract.tasks import TASKS
@@ -40,12 +47,6 @@ def live_children() -> list[int]:
     return alive
 
 
-def run_compare(tmp_path, *args: str) -> tuple[int, dict | None]:
-    path = tmp_path / "report.json"
-    code = cli.main([*args, "--json", str(path)])
-    return code, (json.loads(path.read_text()) if path.exists() else None)
-
-
 def check_shape(report: dict, n_eval: int, n_out: int) -> None:
     assert {"task", "config", "environment", "reference", "runs", "parity"} <= set(report)
     assert {"arch", "lr", "steps", "batch_size", "seed", "dtype"} <= set(report["config"])
@@ -72,18 +73,7 @@ def check_shape(report: dict, n_eval: int, n_out: int) -> None:
             assert 0 <= run["max_abs_diff"] <= report["parity"]["tolerance"]
 
 
-@pytest.fixture(scope="module")
-def every_library_on_xor(tmp_path_factory):
-    """One run of every library, mode and device on XOR, read by the two tests below (each library's
-    worker costs seconds: the XOR shape check and the all-modes check share it)."""
-    return run_compare(tmp_path_factory.mktemp("xor"), "--steps", "30", "--repeat", "2", "--dtype", "float32",
-                       "--device", "all")
-
-
-SHARED_RUN = pytest.mark.xdist_group("every_library_on_xor")  # its readers in one test process (test.sh's loadgroup)
-
-
-@pytest.mark.parametrize("task", [pytest.param(t, marks=SHARED_RUN) if t == "xor" else t for t in TASKS])
+@pytest.mark.parametrize("task", [pytest.param(t, marks=ON_EVERY_LIBRARY_ON_XOR) if t == "xor" else t for t in TASKS])
 def test_json_shape_for_every_task(task, tmp_path, request):
     """Every library on XOR; the reference and two others on the other tasks (what differs by task
     is the data, and a worker per library costs seconds)."""
@@ -100,7 +90,7 @@ def test_json_shape_for_every_task(task, tmp_path, request):
     assert report["runs"][0]["timing"]["repeats"] == 2
 
 
-@SHARED_RUN
+@ON_EVERY_LIBRARY_ON_XOR
 def test_all_modes_and_devices_reported(every_library_on_xor):
     code, report = every_library_on_xor
     assert code == 0
@@ -299,17 +289,20 @@ def test_a_symbolic_link_to_a_report_keeps_pointing_at_it(tmp_path):
     assert link.is_symlink() and target.read_text() == "new"
 
 
-def test_threads_are_set_in_every_library_and_read_back_from_it(tmp_path):
+@ON_EVERY_LIBRARY_IN_FLOAT64
+def test_threads_are_set_in_every_library_and_read_back_from_it(every_library_in_float64):
     """--threads 1: each library's worker sets its own counts and the report records what the
     library then says it uses (MLX, which has no setting, says so)."""
-    ran = [n for n in ("numpy", "torch", "tensorflow", "jax", "mlx") if registry.missing(n) is None]
-    code, report = run_compare(tmp_path, "--frameworks", ",".join(ran), "--mode", "eager", "--steps", "5",
-                               "--repeat", "1", "--device", "cpu", "--threads", "1")
+    ran = [n for n in ("numpy", "torch", "tensorflow", "keras:tensorflow", "keras:jax", "jax", "mlx")
+           if registry.missing(n) is None]  # keras:torch is skipped in float64 (see test_keras_backends.py)
+    code, report = every_library_in_float64
     assert code == 0 and report["config"]["threads"] == 1
     check_shape(report, 4, 1)  # float64, eager, end to end: every run within float64's tolerance
     threads = report["environment"]["threads"]
     expected = {"numpy": ["numpy_blas_threads"], "torch": ["torch_threads", "torch_interop_threads"],
                 "tensorflow": ["tf_intra_op_threads", "tf_inter_op_threads"], "jax": ["jax_threads"],
+                "keras:tensorflow": ["keras_tf_intra_op_threads", "keras_tf_inter_op_threads"],
+                "keras:jax": ["keras_jax_threads"],
                 "mlx": ["mlx_threads"]}
     for name in ran:
         for key in expected[name]:

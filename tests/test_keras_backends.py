@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from test_harness import run_compare
+from conftest import ON_EVERY_LIBRARY_IN_FLOAT64, ON_EVERY_LIBRARY_ON_XOR, run_compare
 
 from shared.contract.tolerances import tolerance
 from shared.harness import registry
@@ -25,26 +25,35 @@ INSTALLED = [t for t in registry.KERAS_TARGETS if registry.missing(t) is None]
 TORCH_ON_CUDA = "Keras' torch backend puts models on the GPU"  # its CPU row is skipped by design there
 
 
-def keras_rows(report: dict) -> dict[str, dict]:
-    return {r["keras_backend"]: r for r in report["runs"] if r["framework"] == "keras"}
+def keras_rows(report: dict, mode: str | None = None) -> dict[str, dict]:
+    """Keras' rows by backend, but its GPU rows (in `mode` only, where the run has several; a
+    backend skipped as a whole has one row, for every device and mode)."""
+    return {r["keras_backend"]: r for r in report["runs"]
+            if r["framework"] == "keras" and r["device"] != "gpu" and mode in (None, r["mode"])}
 
 
-def test_float32_every_backend_in_parity(tmp_path):
-    code, report = run_compare(tmp_path, "--frameworks", "numpy,keras", "--dtype", "float32", "--mode", "compiled", *SHORT)
-    rows = keras_rows(report)
-    assert sorted(rows) == sorted(registry.split(t)[1] for t in INSTALLED) and len(rows) >= 2
-    for backend, run in rows.items():
-        if run["status"] == "skipped" and backend == "torch" and TORCH_ON_CUDA in run["reason"]:
-            continue
-        assert run["status"] == "ok" and run["parity_ok"], run
-        assert run["max_abs_diff"] <= tolerance("float32")
-        assert run["import_s"] > 0 and run["peak_rss_bytes"] > 0
+@ON_EVERY_LIBRARY_ON_XOR
+def test_float32_every_backend_in_parity(every_library_on_xor):
+    """Read from the shared float32 run of every library on XOR (60 steps, as SHORT)."""
+    code, report = every_library_on_xor
+    assert report["config"]["dtype"] == "float32" and report["config"]["steps"] == 60
+    for mode in ("compiled", "eager"):
+        rows = keras_rows(report, mode)
+        assert sorted(rows) == sorted(registry.split(t)[1] for t in INSTALLED) and len(rows) >= 2
+        for backend, run in rows.items():
+            if run["status"] == "skipped" and backend == "torch" and TORCH_ON_CUDA in run["reason"]:
+                continue
+            assert run["status"] == "ok" and run["parity_ok"], run
+            assert run["max_abs_diff"] <= tolerance("float32")
+            assert run["import_s"] > 0 and run["peak_rss_bytes"] > 0
     assert code == 0
 
 
-def test_float64_default_runs_tensorflow_and_jax_and_skips_torch(tmp_path):
-    code, report = run_compare(tmp_path, "--frameworks", "numpy,keras", "--mode", "eager", *SHORT)
-    assert code == 0
+@ON_EVERY_LIBRARY_IN_FLOAT64
+def test_float64_default_runs_tensorflow_and_jax_and_skips_torch(every_library_in_float64):
+    """Read from the shared float64 run of every library (eager, CPU, 60 steps, as SHORT)."""
+    code, report = every_library_in_float64
+    assert code == 0 and report["config"]["dtype"] == "float64" and report["config"]["steps"] == 60
     rows = keras_rows(report)
     for backend in ("tensorflow", "jax"):
         if f"keras:{backend}" in INSTALLED:

@@ -110,13 +110,36 @@ def test_a_size_that_crashes_its_worker_costs_that_size_only(fake_library):
     that size's failed row (in-process it would have ended the study), and the sizes after it are
     measured in a fresh worker."""
     fake_library("wide_segfaults")
-    sweep = {**scale.SWEEPS["quick"], "widths": [2, 16, 2], "batches": []}
+    sweep = {**scale.SWEEPS["quick"], "widths": [2, 16, 1], "batches": []}  # 1: a new size (a repeated one is not re-measured)
     rows = scale.run_sweep(sweep, ["numpy", "wide_segfaults"], ["cpu"], "float32")
     fake = [(r.width, r.status) for r in rows if r.framework == "wide_segfaults"]
-    assert fake == [(2, "ok"), (16, "failed"), (2, "ok")]
+    assert fake == [(2, "ok"), (16, "failed"), (1, "ok")]
     crashed = next(r for r in rows if r.framework == "wide_segfaults" and r.status == "failed")
     assert "SIGSEGV" in crashed.reason
     assert all(r.parity_ok for r in rows if r.framework == "wide_segfaults" and r.status == "ok")
+
+
+def test_a_size_in_both_sweeps_is_measured_once_and_reported_in_each(monkeypatch):
+    """The quick sweeps meet at one size: it is timed once per library, and both sweeps' rows
+    carry that one measurement (each checked against NumPy's)."""
+    from shared.harness.worker import Worker
+
+    real, asked = Worker.run, []
+
+    def counting(self, request, *args, **kwargs):
+        asked.append((self.job.target, request.width, request.batch))
+        return real(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(Worker, "run", counting)
+    sweep = scale.SWEEPS["quick"]
+    assert (sweep["batch_width"], sweep["width_batch"]) in {(w, sweep["width_batch"]) for w in sweep["widths"]}
+    assert sweep["width_batch"] in sweep["batches"]  # so the quick sweep really has a size in common
+    rows = scale.run_sweep(sweep, ["numpy"], ["cpu"], "float32")
+    shared = (sweep["batch_width"], sweep["width_batch"])
+    assert len(rows) == len(scale.points(sweep)) == len(asked) + 1 and len(set(asked)) == len(asked)
+    both = [r for r in rows if (r.width, r.batch) == shared]
+    assert [r.sweep for r in both] == ["width", "batch"] and all(r.status == "ok" for r in both)
+    assert both[0].step_us_median == both[1].step_us_median and both[0].timing == both[1].timing
 
 
 def test_threads_reach_every_worker_of_the_study(tmp_path):

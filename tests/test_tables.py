@@ -318,7 +318,8 @@ def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, 
     err = capsys.readouterr().err
     assert "Interrupted; sizes that finished:" in err and "no report files written" in err
     finished = [line for line in err.splitlines() if line.startswith("numpy ") and line.endswith(" ok")]
-    assert len(finished) == 2  # the two sizes measured before Ctrl-C
+    # The two sizes measured before Ctrl-C: three rows, the second size being in both sweeps (measured once).
+    assert len(finished) == 3 and len(calls) == 3
 
 
 # ---------------------------------------------------------------- a real terminal

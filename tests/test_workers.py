@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_harness import live_children, run_compare
+from conftest import run_compare
+from test_harness import live_children
 
 STEPS = ["--steps", "20", "--repeat", "1", "--device", "cpu"]
 

@@ -36,7 +36,8 @@ N_FEATURES = 8
 SWEEPS = {
     "default": {"widths": [2, 8, 32, 128, 512, 2048, 4096], "width_batch": 64,
                 "batches": [1, 16, 256, 4096, 65536], "batch_width": 64, "steps": 20, "repeat": 2},
-    "quick": {"widths": [2, 16], "width_batch": 8, "batches": [1, 32], "batch_width": 16, "steps": 5, "repeat": 1},
+    # quick: the two sweeps meet at width 16, batch 1, which is measured once (three sizes per library, not four)
+    "quick": {"widths": [2, 16], "width_batch": 1, "batches": [1, 32], "batch_width": 16, "steps": 5, "repeat": 1},
 }
 CELL_BUDGET_S = 60.0  # a cell slower than this stops the library's larger sizes of that sweep on that device
 OVERHEAD_CHECK_S = 0.05  # runs slower than this per step are compute-bound: whole run / steps is exact enough
@@ -130,15 +131,21 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
             rows.append(_target_row(name, "all", "skipped", missing))
             continue
         pending = [(device, size) for device in devices for size in sizes]
+        measured: dict[tuple[str, int, int], tuple[SizeResult, float]] = {}
         while pending:  # a worker that dies costs its size; a fresh one measures the rest
             pending = _sweep_in_worker(name, pending, sweep, dtype, progress, rows, facts, references,
-                                       f"library {number + 1} of {len(names)}", threads)
+                                       f"library {number + 1} of {len(names)}", threads, measured)
     return rows
 
 
 def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress: LiveLine, rows: list[ScaleRow],
-                     facts: dict[str, dict], references: dict, place: str, threads: int | None = None) -> list:
-    """Measure what is pending in one worker; return what is left if the worker died."""
+                     facts: dict[str, dict], references: dict, place: str, threads: int | None = None,
+                     measured: dict | None = None) -> list:
+    """Measure what is pending in one worker; return what is left if the worker died. A size
+    that both sweeps contain (same device, width and batch) is measured once, into `measured`,
+    and its result is the row of each sweep: the same program, timed twice, would differ only
+    by the machine's noise."""
+    measured = {} if measured is None else measured
     progress.show(name, "importing", place)
     job = WorkerJob(name, registry.LIBRARIES[registry.split(name)[0]].module, dtype, threads=threads,
                     environment=registry.thread_environment(name, threads))
@@ -161,13 +168,15 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
                     rows.append(row)
                     pending.pop(0)
                     continue
-                phase = progress.phases(f"{name} {mode} {device}, width {width} batch {batch}", place, mode == "compiled")
-                phase("preparing")
-                start = time.perf_counter()
-                result = worker.run(SizeRequest(mode, device, width, batch, sweep, dtype), phase)
-                spent = time.perf_counter() - start
+                if (device, width, batch) not in measured:
+                    phase = progress.phases(f"{name} {mode} {device}, width {width} batch {batch}", place, mode == "compiled")
+                    phase("preparing")
+                    start = time.perf_counter()
+                    result = worker.run(SizeRequest(mode, device, width, batch, sweep, dtype), phase)
+                    measured[(device, width, batch)] = (result, time.perf_counter() - start)
+                    done += 1
+                result, spent = measured[(device, width, batch)]
                 pending.pop(0)
-                done += 1
                 rows.append(_size_row(row, result, name, dtype, references))
                 if spent > CELL_BUDGET_S:
                     stopped[(device, sweep_name)] = f"stopped: the previous size took {spent:.0f} s (budget {CELL_BUDGET_S:.0f} s per size)"
