@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import shared_runs
 
 from shared.commands import cli
 from shared.contract.parity import dtype_problem
@@ -91,9 +92,15 @@ def run_compare(tmp_path, *args: str) -> tuple[int, dict | None]:
 
 # Runs that several tests read (each library's worker costs seconds; Keras' and TensorFlow's
 # imports alone ~8 s each on the 2-core machine), made once per test process. Their readers carry
-# the run's xdist_group, so that test.sh's `--dist loadgroup` sends them all to one process.
-ON_EVERY_LIBRARY_ON_XOR = pytest.mark.xdist_group("every_library_on_xor")
-ON_EVERY_LIBRARY_IN_FLOAT64 = pytest.mark.xdist_group("every_library_in_float64")
+# the run's xdist_group (tests/shared_runs.py), so that test.sh's `--dist loadgroup` sends them all
+# to one process; collection stops if one does not.
+ON_EVERY_LIBRARY_ON_XOR = shared_runs.on("every_library_on_xor")
+ON_EVERY_LIBRARY_IN_FLOAT64 = shared_runs.on("every_library_in_float64")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(items) -> None:
+    shared_runs.check_readers(items)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import shared_runs
 from conftest import LOADED
 from matplotlib.image import imread
 
@@ -25,7 +26,7 @@ def quick_report(tmp_path_factory):
     return code, json.loads((folder / "s.json").read_text()), folder
 
 
-@pytest.mark.xdist_group("scale_quick")  # the two tests of the one quick run share a test process (test.sh's loadgroup)
+@shared_runs.on("quick_report")  # the two tests of the one quick run share a test process (test.sh's loadgroup)
 def test_rows_for_every_library_with_the_fields(quick_report):
     code, report, _ = quick_report
     assert code == 0
@@ -45,7 +46,7 @@ def test_rows_for_every_library_with_the_fields(quick_report):
                 assert r["parity_ok"] and r["max_abs_diff"] <= 1e-4
 
 
-@pytest.mark.xdist_group("scale_quick")
+@shared_runs.on("quick_report")
 def test_crossovers_growth_and_figure(quick_report):
     _, report, folder = quick_report
     assert {c["framework"] for c in report["crossovers"]} == {runner.library_name(t) for t in registry.expand(list(LOADED))}

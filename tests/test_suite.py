@@ -1,5 +1,6 @@
-"""The suite's own machinery: test.sh's two processes keep the tests that share one module-scoped
-run together (`--dist loadgroup`), or that run would be paid for once per process."""
+"""The suite's own machinery: test.sh's two processes keep the tests that share one run together
+(`--dist loadgroup`), or that run would be paid for once per process; and a test that reads a
+shared run without its group's mark stops the collection (tests/shared_runs.py)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,58 @@ def test_test_sh_keeps_each_group_in_one_process(tmp_path):
     assert len(workers) == 1 + 4 + 1 + 8  # and every test ran
     grouped = {where for what, where in workers.items() if what.startswith(("grouped", "setup"))}
     assert len(grouped) == 1, workers  # the group and its one set-up in one process
+
+
+UNMARKED = textwrap.dedent("""
+    import pytest
+
+
+    @pytest.fixture(scope="session")
+    def every_library_on_xor():
+        return 1
+
+
+    @pytest.mark.xdist_group("every_library_on_xor")
+    def test_marked(every_library_on_xor):
+        pass
+
+
+    def test_unmarked(every_library_on_xor):
+        pass
+""")
+
+
+def test_a_reader_of_a_shared_run_without_its_mark_stops_the_collection(tmp_path):
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        import pytest
+        import shared_runs
+
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_collection_modifyitems(items):
+            shared_runs.check_readers(items)
+    """))
+    (tmp_path / "test_readers.py").write_text(UNMARKED)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "/dev/null",
+                           "--rootdir", str(tmp_path), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "test_unmarked reads every_library_on_xor without" in out, out[-2000:]
+    assert "test_marked reads" not in out
+
+
+def test_the_project_conftest_runs_that_check():
+    """conftest.py's collection hook is the check above: an unmarked reader stops the run."""
+    import conftest
+    import pytest
+
+    class Unmarked:
+        nodeid, fixturenames = "tests/test_x.py::test_x", ["every_library_in_float64"]
+
+        def iter_markers(self, name):
+            return iter(())
+
+    with pytest.raises(pytest.UsageError, match="test_x reads every_library_in_float64 without"):
+        conftest.pytest_collection_modifyitems([Unmarked()])
+    conftest.pytest_collection_modifyitems([])  # and nothing to say when every reader is marked
