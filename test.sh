@@ -6,5 +6,5 @@ bash setup.sh
 .venv/bin/ruff check .
 # Two test processes (pytest-xdist): the suite is mostly single-threaded compilation and worker
 # start-up, so two keep a 2-core machine busy. NN_ROSETTA_TEST_PROCESSES=0 runs it in one.
-# loadgroup: tests marked with one xdist_group (those sharing a module-scoped run) go to one process.
+# loadgroup: tests marked with one xdist_group (those reading one shared run, tests/shared_runs.py) go to one process.
 exec .venv/bin/python -m pytest -n "${NN_ROSETTA_TEST_PROCESSES:-2}" --dist loadgroup "$@"

@@ -1,6 +1,8 @@
 """Runs several tests read, made once per test process: each is a fixture, and every test that
 reads one must carry that run's `xdist_group` mark, or test.sh's `--dist loadgroup` may send its
-readers to both processes and the run is paid for twice. Checked when the tests are collected."""
+readers to both processes and the run is paid for twice. A reader without the mark fails, saying
+so: `check_marks` (autouse, from conftest.py) sees the fixtures a test names, `read` the one a test
+asks for while it runs."""
 
 from __future__ import annotations
 
@@ -19,18 +21,25 @@ def on(fixture: str) -> pytest.MarkDecorator:
     return pytest.mark.xdist_group(GROUPS[fixture])
 
 
-def unmarked_readers(items: list, groups: dict[str, str] = GROUPS) -> list[str]:
-    """The tests that read a shared run without its group's mark."""
-    wrong = []
-    for item in items:
-        marked = {m.args[0] if m.args else m.kwargs.get("name") for m in item.iter_markers("xdist_group")}
-        wrong += [f"{item.nodeid} reads {name} without @xdist_group({groups[name]!r})"
-                  for name in getattr(item, "fixturenames", ()) if name in groups and groups[name] not in marked]
-    return wrong
+def unmarked(item, fixtures) -> list[str]:
+    """What is wrong with `item` reading `fixtures`: each shared run it reads without the mark."""
+    marked = {m.args[0] if m.args else m.kwargs.get("name") for m in item.iter_markers("xdist_group")}
+    return [f"{item.nodeid} reads {name} without @xdist_group({GROUPS[name]!r}) (tests/shared_runs.py)"
+            for name in fixtures if name in GROUPS and GROUPS[name] not in marked]
 
 
-def check_readers(items: list) -> None:
-    """Stop the run, naming each reader without its mark."""
-    wrong = unmarked_readers(items)
+@pytest.fixture(autouse=True)
+def check_marks(request) -> None:
+    """Every test: fail, saying why, if it names a shared run's fixture without the run's mark."""
+    wrong = unmarked(request.node, request.fixturenames)
     if wrong:
-        raise pytest.UsageError("; ".join(wrong))
+        pytest.fail("; ".join(wrong), pytrace=False)
+
+
+def read(request, fixture: str):
+    """A shared run asked for while the test runs (`request.getfixturevalue`, which `check_marks`
+    cannot see), after the same check."""
+    wrong = unmarked(request.node, [fixture])
+    if wrong:
+        pytest.fail("; ".join(wrong), pytrace=False)
+    return request.getfixturevalue(fixture)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shared_runs
 from conftest import (
     LOADED,
     MISSING,
@@ -78,7 +79,7 @@ def test_json_shape_for_every_task(task, tmp_path, request):
     """Every library on XOR; the reference and two others on the other tasks (what differs by task
     is the data, and a worker per library costs seconds)."""
     if task == "xor":
-        code, report = request.getfixturevalue("every_library_on_xor")
+        code, report = shared_runs.read(request, "every_library_on_xor")
     else:
         code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager",
                                    "--device", "cpu", "--frameworks", "numpy,torch,jax")

@@ -122,7 +122,7 @@ def test_a_size_that_crashes_its_worker_costs_that_size_only(fake_library):
 
 def test_a_size_in_both_sweeps_is_measured_once_and_reported_in_each(monkeypatch):
     """The quick sweeps meet at one size: it is timed once per library, and both sweeps' rows
-    carry that one measurement (each checked against NumPy's)."""
+    carry that one measurement (the quick run's test checks every row's parity with NumPy)."""
     from shared.harness.worker import Worker
 
     real, asked = Worker.run, []

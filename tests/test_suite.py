@@ -65,6 +65,7 @@ def test_test_sh_keeps_each_group_in_one_process(tmp_path):
 
 UNMARKED = textwrap.dedent("""
     import pytest
+    import shared_runs
 
 
     @pytest.fixture(scope="session")
@@ -77,42 +78,39 @@ UNMARKED = textwrap.dedent("""
         pass
 
 
+    @pytest.mark.xdist_group("every_library_on_xor")
+    def test_marked_asks_while_it_runs(request):
+        assert shared_runs.read(request, "every_library_on_xor") == 1
+
+
     def test_unmarked(every_library_on_xor):
         pass
+
+
+    def test_unmarked_asks_while_it_runs(request):
+        shared_runs.read(request, "every_library_on_xor")
 """)
 
 
-def test_a_reader_of_a_shared_run_without_its_mark_stops_the_collection(tmp_path):
+def test_a_reader_of_a_shared_run_without_its_mark_fails_saying_so(tmp_path):
+    """As test.sh runs the suite (two processes, loadgroup), with the project's check."""
     (tmp_path / "conftest.py").write_text(textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT / "tests")!r})
-        import pytest
         import shared_runs
-
-
-        @pytest.hookimpl(tryfirst=True)
-        def pytest_collection_modifyitems(items):
-            shared_runs.check_readers(items)
+        check_marks = shared_runs.check_marks
     """))
     (tmp_path / "test_readers.py").write_text(UNMARKED)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "/dev/null",
-                           "--rootdir", str(tmp_path), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-rA", "-p", "no:cacheprovider",
+                           "-c", "/dev/null", "--rootdir", str(tmp_path), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
     out = done.stdout + done.stderr
-    assert done.returncode != 0 and "test_unmarked reads every_library_on_xor without" in out, out[-2000:]
-    assert "test_marked reads" not in out
+    assert done.returncode == 1 and "1 failed, 2 passed, 1 error" in out, out[-3000:]  # the error: at set-up
+    for name in ("test_unmarked", "test_unmarked_asks_while_it_runs"):
+        assert f"test_readers.py::{name} reads every_library_on_xor without @xdist_group('every_library_on_xor')" in out
+    assert "test_marked reads" not in out and "test_marked_asks_while_it_runs reads" not in out
 
 
-def test_the_project_conftest_runs_that_check():
-    """conftest.py's collection hook is the check above: an unmarked reader stops the run."""
-    import conftest
-    import pytest
-
-    class Unmarked:
-        nodeid, fixturenames = "tests/test_x.py::test_x", ["every_library_in_float64"]
-
-        def iter_markers(self, name):
-            return iter(())
-
-    with pytest.raises(pytest.UsageError, match="test_x reads every_library_in_float64 without"):
-        conftest.pytest_collection_modifyitems([Unmarked()])
-    conftest.pytest_collection_modifyitems([])  # and nothing to say when every reader is marked
+def test_the_project_runs_that_check_on_every_test(request):
+    """conftest.py's autouse `check_marks` is the check above (this test is checked too)."""
+    assert "check_marks" in request.fixturenames
