@@ -94,6 +94,7 @@ def run_compare(tmp_path, *args: str) -> tuple[int, dict | None]:
 # imports alone ~8 s each on the 2-core machine), made once per test process. Their readers carry
 # the run's xdist_group (tests/shared_runs.py), so that test.sh's `--dist loadgroup` sends them all
 # to one process; a reader without it fails (check_marks, autouse).
+SHARED_RUN_STEPS = 60  # XOR steps of both runs below (the Keras tests' own runs are as long)
 ON_EVERY_LIBRARY_ON_XOR = shared_runs.on("every_library_on_xor")
 ON_EVERY_LIBRARY_IN_FLOAT64 = shared_runs.on("every_library_in_float64")
 check_marks = shared_runs.check_marks
@@ -101,18 +102,18 @@ check_marks = shared_runs.check_marks
 
 @pytest.fixture(scope="session")
 def every_library_on_xor(tmp_path_factory):
-    """Every library (Keras on each backend), mode and device on XOR in float32, 60 steps:
-    read by the XOR JSON-shape, all-modes and Keras float32 tests."""
-    return run_compare(tmp_path_factory.mktemp("xor"), "--steps", "60", "--repeat", "2", "--dtype", "float32",
+    """Every library (Keras on each backend), mode and device on XOR in float32: read by the XOR
+    JSON-shape, all-modes and Keras float32 tests."""
+    return run_compare(tmp_path_factory.mktemp("xor"), "--steps", str(SHARED_RUN_STEPS), "--repeat", "2", "--dtype", "float32",
                        "--device", "all")
 
 
 @pytest.fixture(scope="session")
 def every_library_in_float64(tmp_path_factory):
-    """Every library in eager mode on the CPU in float64 (the default dtype), 60 steps of XOR,
-    with --threads 1: read by the threads test and the Keras float64 test."""
+    """Every library in eager mode on the CPU in float64 (the default dtype), on XOR, with
+    --threads 1: read by the threads test and the Keras float64 test."""
     # Every installed library named, as a user would ("keras": the family, each backend a row;
     # keras:torch skipped in float64); `all` and the default list are other tests'.
     named = ",".join(n for n in registry.FRAMEWORKS if n not in MISSING)
-    return run_compare(tmp_path_factory.mktemp("float64"), "--frameworks", named, "--mode", "eager", "--steps", "60",
+    return run_compare(tmp_path_factory.mktemp("float64"), "--frameworks", named, "--mode", "eager", "--steps", str(SHARED_RUN_STEPS),
                        "--repeat", "1", "--device", "cpu", "--threads", "1")

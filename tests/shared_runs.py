@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import pytest
 
-# fixture name → the xdist_group its readers carry
-GROUPS = {
-    "every_library_on_xor": "every_library_on_xor",
-    "every_library_in_float64": "every_library_in_float64",
-    "quick_report": "scale_quick",
-}
+# The shared runs' fixtures; each names the xdist_group its readers carry.
+SHARED = ("every_library_on_xor", "every_library_in_float64", "quick_report")
 
 
 def on(fixture: str) -> pytest.MarkDecorator:
     """The mark a reader of `fixture` carries."""
-    return pytest.mark.xdist_group(GROUPS[fixture])
+    assert fixture in SHARED, fixture
+    return pytest.mark.xdist_group(fixture)
 
 
 def unmarked(item, fixtures) -> list[str]:
     """What is wrong with `item` reading `fixtures`: each shared run it reads without the mark."""
     marked = {m.args[0] if m.args else m.kwargs.get("name") for m in item.iter_markers("xdist_group")}
-    return [f"{item.nodeid} reads {name} without @xdist_group({GROUPS[name]!r}) (tests/shared_runs.py)"
-            for name in fixtures if name in GROUPS and GROUPS[name] not in marked]
+    return [f"{item.nodeid} reads {name} without @xdist_group({name!r}) (tests/shared_runs.py)"
+            for name in fixtures if name in SHARED and name not in marked]
 
 
 @pytest.fixture(autouse=True)

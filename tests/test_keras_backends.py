@@ -15,12 +15,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ON_EVERY_LIBRARY_IN_FLOAT64, ON_EVERY_LIBRARY_ON_XOR, run_compare
+from conftest import ON_EVERY_LIBRARY_IN_FLOAT64, ON_EVERY_LIBRARY_ON_XOR, SHARED_RUN_STEPS, run_compare
 
 from shared.contract.tolerances import tolerance
 from shared.harness import registry
 
-SHORT = ["--steps", "60", "--repeat", "1", "--device", "cpu"]
+SHORT = ["--steps", str(SHARED_RUN_STEPS), "--repeat", "1", "--device", "cpu"]
 INSTALLED = [t for t in registry.KERAS_TARGETS if registry.missing(t) is None]
 TORCH_ON_CUDA = "Keras' torch backend puts models on the GPU"  # its CPU row is skipped by design there
 
@@ -34,9 +34,9 @@ def keras_rows(report: dict, mode: str | None = None) -> dict[str, dict]:
 
 @ON_EVERY_LIBRARY_ON_XOR
 def test_float32_every_backend_in_parity(every_library_on_xor):
-    """Read from the shared float32 run of every library on XOR (60 steps, as SHORT)."""
+    """Read from the shared float32 run of every library on XOR (as long as SHORT)."""
     code, report = every_library_on_xor
-    assert report["config"]["dtype"] == "float32" and report["config"]["steps"] == 60
+    assert report["config"]["dtype"] == "float32" and report["config"]["steps"] == SHARED_RUN_STEPS
     for mode in ("compiled", "eager"):
         rows = keras_rows(report, mode)
         assert sorted(rows) == sorted(registry.split(t)[1] for t in INSTALLED) and len(rows) >= 2
@@ -51,9 +51,9 @@ def test_float32_every_backend_in_parity(every_library_on_xor):
 
 @ON_EVERY_LIBRARY_IN_FLOAT64
 def test_float64_default_runs_tensorflow_and_jax_and_skips_torch(every_library_in_float64):
-    """Read from the shared float64 run of every library (eager, CPU, 60 steps, as SHORT)."""
+    """Read from the shared float64 run of every library (eager, CPU, as long as SHORT)."""
     code, report = every_library_in_float64
-    assert code == 0 and report["config"]["dtype"] == "float64" and report["config"]["steps"] == 60
+    assert code == 0 and report["config"]["dtype"] == "float64" and report["config"]["steps"] == SHARED_RUN_STEPS
     rows = keras_rows(report)
     for backend in ("tensorflow", "jax"):
         if f"keras:{backend}" in INSTALLED:

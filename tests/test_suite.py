@@ -1,6 +1,6 @@
 """The suite's own machinery: test.sh's two processes keep the tests that share one run together
 (`--dist loadgroup`), or that run would be paid for once per process; and a test that reads a
-shared run without its group's mark stops the collection (tests/shared_runs.py)."""
+shared run without its group's mark fails, saying so (tests/shared_runs.py)."""
 
 from __future__ import annotations
 

@@ -139,13 +139,12 @@ def run_sweep(sweep: dict, frameworks: list[str], devices: list[str], dtype: str
 
 
 def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress: LiveLine, rows: list[ScaleRow],
-                     facts: dict[str, dict], references: dict, place: str, threads: int | None = None,
-                     measured: dict | None = None) -> list:
+                     facts: dict[str, dict], references: dict, place: str, threads: int | None,
+                     measured: dict[tuple[str, int, int], tuple[SizeResult, float]]) -> list:
     """Measure what is pending in one worker; return what is left if the worker died. A size
     that both sweeps contain (same device, width and batch) is measured once, into `measured`,
     and its result is the row of each sweep: the same program, timed twice, would differ only
     by the machine's noise."""
-    measured = {} if measured is None else measured
     progress.show(name, "importing", place)
     job = WorkerJob(name, registry.LIBRARIES[registry.split(name)[0]].module, dtype, threads=threads,
                     environment=registry.thread_environment(name, threads))
