@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 # The shared runs' fixtures; each names the xdist_group its readers carry.
-SHARED = ("every_library_on_xor", "every_library_in_float64", "quick_report")
+SHARED = ("every_library_on_xor", "every_library_in_float64", "quick_report", "every_engine_as_two_hosts")
 
 
 def on(fixture: str) -> pytest.MarkDecorator:

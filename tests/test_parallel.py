@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+import shared_runs
 
 from shared.commands import parallel as command
 from shared.contract.tolerances import tolerance
 from shared.harness import registry
-from shared.studies import parallel
+from shared.studies import parallel, parallel_report
 from shared.studies.parallel_report import Study, _parts_problem
 from tests.conftest import problem_for
 
@@ -47,6 +48,14 @@ def started_for(parent: int) -> list[int]:
         if mark in environ.split(b"\0") and state != "Z":
             found.append(int(entry))
     return found
+
+
+def listener_on(port: int) -> socket.socket:
+    """A listener on `port`, as another process's would be: a host's bind of it fails."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    return s
 
 
 def run_cli(*argv: str, timeout: float = 400) -> tuple[subprocess.Popen, dict | None]:
@@ -90,12 +99,54 @@ def test_every_engine_on_two_workers_equals_numpy_in_float64(tmp_path):
     assert started_for(proc.pid) == []
 
 
+@pytest.fixture(scope="session")
+def every_engine_as_two_hosts(tmp_path_factory):
+    """`compare.py parallel --workers 2 --hosts 2 --dtype float32`, in this process, while another
+    process's listener takes the first port offered to each engine's two-host run (so that run
+    fails once and runs again on fresh ports): read by the two-host acceptance test and the
+    port-taken tests. Returns the exit status, the report and each engine's offers of ports."""
+    offers: dict[str, list[list[int]]] = {}
+    held: list[socket.socket] = []
+    taking: list[str] = []  # the engine whose two-host run is under way, while it is
+    real_free_ports, real_run_engine = parallel.free_ports, parallel_report.run_engine
+
+    def offer(count: int) -> list[int]:
+        ports = real_free_ports(count)
+        if taking:
+            if not offers[taking[0]]:
+                held.append(listener_on(ports[0]))
+            offers[taking[0]].append(ports)
+        return ports
+
+    def run_engine(engine, workers, hosts, *args, **kw):
+        if hosts == 1:
+            return real_run_engine(engine, workers, hosts, *args, **kw)
+        offers[engine], taking[:] = [], [engine]
+        try:
+            return real_run_engine(engine, workers, hosts, *args, **kw)
+        finally:
+            taking.clear()
+
+    path = tmp_path_factory.mktemp("two_hosts") / "p.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "free_ports", offer)
+        patch.setattr(parallel_report, "run_engine", run_engine)
+        try:
+            code = command.main(["--workers", "2", "--hosts", "2", "--steps", "30", "--repeat", "1", "--dtype", "float32",
+                                 "--json", str(path)])
+        finally:
+            for s in held:
+                s.close()
+    return code, (json.loads(path.read_text()) if path.exists() else None), offers
+
+
 @needs_all
-def test_every_engine_as_two_hosts_equals_numpy_in_float32():
-    proc, report = run_cli("--workers", "2", "--hosts", "2", "--steps", "30", "--repeat", "1", "--dtype", "float32")
-    assert proc.returncode == 0, proc.stderr_text[-2000:]
+@shared_runs.on("every_engine_as_two_hosts")
+def test_every_engine_as_two_hosts_equals_numpy_in_float32(every_engine_as_two_hosts):
+    code, report, _ = every_engine_as_two_hosts
+    assert code == 0
     assert_all_ok(report, {(1, 1), (2, 2)})
-    assert started_for(proc.pid) == []
+    assert started_for(os.getpid()) == []
 
 
 # ---------------------------------------------------------------- bad input: exit 2, one line, nothing started
@@ -293,45 +344,40 @@ def test_ctrl_c_and_sigterm_stop_every_host(signum, code, tmp_path):
 
 @pytest.fixture
 def taken_ports(monkeypatch):
-    """Make another process's listener take ports between their offer and the hosts' bind:
-    `taken_ports(every=False)` takes the first port of the first offer, `every=True` the first of
-    each. Returns the list of offers."""
+    """The first port of every offer taken by a listener between the offer and the hosts' bind.
+    Returns the list of offers."""
     offered, held = [], []
     real = parallel.free_ports
 
-    def take(every: bool = False) -> list[list[int]]:
-        def offer(count: int) -> list[int]:
-            ports = real(count)
-            if every or not offered:
-                s = socket.socket()
-                s.bind(("127.0.0.1", ports[0]))
-                s.listen()
-                held.append(s)
-            offered.append(ports)
-            return ports
-        monkeypatch.setattr(parallel, "free_ports", offer)
-        return offered
+    def offer(count: int) -> list[int]:
+        ports = real(count)
+        held.append(listener_on(ports[0]))
+        offered.append(ports)
+        return ports
 
-    yield take
+    monkeypatch.setattr(parallel, "free_ports", offer)
+    yield offered
     for s in held:
         s.close()
 
 
 @pytest.mark.parametrize("name", ENGINES)
-def test_a_port_taken_before_the_hosts_bind_it_is_tried_again_on_fresh_ones(name, taken_ports):
+@shared_runs.on("every_engine_as_two_hosts")
+def test_a_port_taken_before_the_hosts_bind_it_is_tried_again_on_fresh_ones(name, request):
+    """Each engine's two-host row of the shared float32 run, whose first try lost a port."""
     if registry.engine_missing(name):
         pytest.skip(registry.engine_missing(name))
-    offered = taken_ports()
-    outcome = parallel.run_engine(name, 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
-    assert outcome.status == "ok", outcome.reason
+    _, report, offers = shared_runs.read(request, "every_engine_as_two_hosts")
+    offered = offers[name]
     assert len(offered) == 2 and offered[1][0] != offered[0][0]
-    assert outcome.note == f"port {offered[0][0]} taken by another process before the hosts bound it; ran again on fresh ports"
-    assert started_for(os.getpid()) == []
+    (row,) = [r for r in report["rows"] if (r["engine"], r["workers"], r["hosts"]) == (name, 2, 2)]
+    assert row["status"] == "ok", row["reason"]
+    assert row["note"] == f"port {offered[0][0]} taken by another process before the hosts bound it; ran again on fresh ports"
 
 
 @needs_jax
 def test_ports_taken_on_every_try_fail_the_row_saying_so(taken_ports):
-    offered = taken_ports(every=True)
+    offered = taken_ports
     outcome = parallel.run_engine("jax", 2, 2, problem_for("digits", steps=5), 1, timeout_s=120)
     assert outcome.status == "failed" and len(offered) == parallel.PORT_TRIES
     ports = ", ".join(str(o[0]) for o in offered)
