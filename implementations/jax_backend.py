@@ -78,6 +78,21 @@ def device_unavailable(device: str) -> str | None:
     return None
 
 
+def gpu_name() -> str | None:
+    return next((d.device_kind for d in jax.devices() if d.platform == "gpu"), None)
+
+
+def reset_gpu_peak() -> bool:
+    """JAX cannot: `memory_stats()["peak_bytes_in_use"]` only grows."""
+    return False
+
+
+def gpu_peak_bytes() -> int | None:
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    stats = gpus[0].memory_stats() if gpus else None
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
 def _device(device: str) -> jax.Device:
     return jax.devices("gpu" if device == "gpu" else "cpu")[0]
 

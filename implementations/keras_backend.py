@@ -30,6 +30,7 @@ Surprises:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
 
@@ -143,6 +144,24 @@ def device_unavailable(device: str) -> str | None:
 
         found = torch.cuda.is_available()
     return None if found else f"Keras on its {backend} backend sees no GPU"
+
+
+def _backend_file():
+    """Keras allocates through its backend: the GPU and its memory are that library's, and its
+    own implementation file answers for them."""
+    return importlib.import_module(f"implementations.{keras.backend.backend()}_backend")
+
+
+def gpu_name() -> str | None:
+    return _backend_file().gpu_name()
+
+
+def reset_gpu_peak() -> bool:
+    return _backend_file().reset_gpu_peak()
+
+
+def gpu_peak_bytes() -> int | None:
+    return _backend_file().gpu_peak_bytes()
 
 
 def _device(device: str):

@@ -130,6 +130,20 @@ def device_unavailable(device: str) -> str | None:
             "Apple silicon's Metal (or, on Linux, the CUDA build mlx[cuda12]/[cuda13])")
 
 
+def gpu_name() -> str | None:
+    return str(mx.device_info(mx.gpu).get("device_name")) if mx.is_available(mx.gpu) else None
+
+
+def reset_gpu_peak() -> bool:
+    """MLX's allocator keeps one peak for what it holds (on Apple silicon, in memory the CPU shares)."""
+    mx.reset_peak_memory()
+    return True
+
+
+def gpu_peak_bytes() -> int | None:
+    return int(mx.get_peak_memory()) if mx.is_available(mx.gpu) else None
+
+
 def _device(device: str) -> mx.Device:
     return mx.gpu if device == "gpu" else mx.cpu
 

@@ -76,6 +76,18 @@ def device_unavailable(device: str) -> str | None:
     return None if device == "cpu" else "NumPy runs on the CPU only"
 
 
+def gpu_name() -> str | None:
+    return None
+
+
+def reset_gpu_peak() -> bool:
+    return False
+
+
+def gpu_peak_bytes() -> int | None:
+    return None
+
+
 def build_model(problem: Problem, device: str) -> list[np.ndarray]:
     """One array per layer in the seed's layout; NumPy has one device, the CPU."""
     return set_weights([np.empty_like(w) for w in problem.weights], problem.weights)

@@ -65,6 +65,24 @@ def device_unavailable(device: str) -> str | None:
     return f"TensorFlow {tf.__version__} sees no GPU (this build or machine has no CUDA device)"
 
 
+def gpu_name() -> str | None:
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name) if gpus else None
+
+
+def reset_gpu_peak() -> bool:
+    """TensorFlow's allocator keeps a peak per device that can be reset."""
+    if tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    return True
+
+
+def gpu_peak_bytes() -> int | None:
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+
 def _device(device: str) -> str:
     return "/GPU:0" if device == "gpu" else "/CPU:0"
 

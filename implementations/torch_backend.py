@@ -80,6 +80,21 @@ def device_unavailable(device: str) -> str | None:
     return None
 
 
+def gpu_name() -> str | None:
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def reset_gpu_peak() -> bool:
+    """The CUDA caching allocator keeps a high-water mark that can be reset."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    return True
+
+
+def gpu_peak_bytes() -> int | None:
+    return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
+
+
 def _device(device: str) -> torch.device:
     return torch.device("cuda" if device == "gpu" else "cpu")
 

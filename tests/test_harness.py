@@ -113,6 +113,18 @@ def test_default_device_adds_the_gpu_only_when_a_library_sees_one(tmp_path):
     assert {r["device"] for r in report["runs"]} == set(report["config"]["devices"])
 
 
+@pytest.mark.parametrize("name", [n for n in registry.FRAMEWORKS if n in LOADED])
+def test_a_library_names_its_gpu_and_counts_its_memory_only_where_it_sees_one(name):
+    """The contract's gpu_name, reset_gpu_peak and gpu_peak_bytes, asked in this process."""
+    module = LOADED[name]
+    sees_gpu = module.device_unavailable("gpu") is None
+    gpu = module.gpu_name()
+    assert (gpu is not None) == sees_gpu and (gpu is None or (isinstance(gpu, str) and gpu))
+    assert isinstance(module.reset_gpu_peak(), bool)
+    peak = module.gpu_peak_bytes()
+    assert peak is None if not sees_gpu else (isinstance(peak, int) and peak >= 0)
+
+
 def test_default_step_cap_runs_a_prefix_checked_at_the_same_step(tmp_path):
     code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--mode", "eager", "--device", "cpu", "--repeat", "1")
     assert code == 0

@@ -64,26 +64,32 @@ def test_flop_count():
 def test_device_peak_is_per_measurement_or_says_why_not():
     """A library that can reset its counter reports each measurement's own peak; one that
     cannot (JAX) reports a peak only when the measurement set a new one, never an earlier one's."""
+    from types import SimpleNamespace
+
     from shared.harness.memory import DevicePeak
 
     state = {"peak": 0}
-    resettable = {"lib": (lambda: state["peak"], lambda: state.update(peak=0))}
-    growing_only = {"lib": (lambda: state["peak"], None)}
-    for counters in (resettable, growing_only):
+    resettable = SimpleNamespace(reset_gpu_peak=lambda: state.update(peak=0) or True, gpu_peak_bytes=lambda: state["peak"])
+    growing_only = SimpleNamespace(reset_gpu_peak=lambda: False, gpu_peak_bytes=lambda: state["peak"])
+    for module in (resettable, growing_only):
         state["peak"] = 0
-        first = DevicePeak("lib", "gpu", counters)
+        first = DevicePeak(module, "gpu", "lib")
         first.start()
         state["peak"] = 500
         assert first.result() == (500, None)
-        second = DevicePeak("lib", "gpu", counters)
+        second = DevicePeak(module, "gpu", "lib")
         second.start()
         state["peak"] = max(state["peak"], 200)  # a smaller measurement
         peak, note = second.result()
-        if counters is resettable:
+        if module is resettable:
             assert (peak, note) == (200, None)
         else:
-            assert peak is None and "cannot reset" in note
-    assert DevicePeak("lib", "cpu", resettable).result() == (None, None)
+            assert peak is None and note.startswith("lib cannot reset")
+    assert DevicePeak(resettable, "cpu", "lib").result() == (None, None)
+    failing = SimpleNamespace(reset_gpu_peak=lambda: 1 / 0, gpu_peak_bytes=lambda: 500)
+    broken = DevicePeak(failing, "gpu", "lib")
+    broken.start()
+    assert broken.result() == (None, None)  # a counter that could not be reset is not read
 
 
 def test_host_peak_follows_an_allocation():

@@ -176,6 +176,13 @@ CONTRACT = (
     Function("configure", ("dtype",), "None",
              "precision and determinism, process-wide where the library has it so (x64, floatx, TF32)"),
     Function("device_unavailable", ("device",), "str | None", "why the library cannot run on `device` here, or None"),
+    Function("gpu_name", (), "str | None", "the GPU the library computes on when asked for `gpu`, by name, or None"),
+    Function("reset_gpu_peak", (), "bool",
+             "start a new peak of the GPU memory the library allocates; False where it cannot (its peak then counts "
+             "from the start)"),
+    Function("gpu_peak_bytes", (), "int | None",
+             "the most GPU memory the library has allocated since `reset_gpu_peak` (or since it started), or None "
+             "where it reports none"),
     Function("build_model", ("problem", "device"), "model", "the network on `device`, with the problem's initial weights"),
     Function("set_weights", ("model", "weights"), "model",
              "the model holding `weights` (seed layout); the same object, or a new one where arrays are immutable"),

@@ -21,25 +21,13 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpu_name(library: str) -> str | None:
-    """The CUDA GPU a loaded library reports, else None (asked in the process that loaded it)."""
+def gpu_name(module: ModuleType) -> str | None:
+    """The GPU a loaded implementation reports (its `gpu_name`), else None: a library that cannot
+    say still ran."""
     try:
-        if library == "torch":
-            import torch
-
-            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-        if library == "jax":
-            import jax
-
-            return next((d.device_kind for d in jax.devices() if d.platform == "gpu"), None)
-        if library == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name) if gpus else None
+        return module.gpu_name()
     except Exception:
         return None
-    return None
 
 
 def versions_of(module: ModuleType) -> dict[str, str]:

@@ -149,9 +149,8 @@ def _load(job: WorkerJob):
         except Exception as exc:
             unavailable[device] = f"cannot query devices: {one_line(exc)}"
     backend = versions.get("keras_backend")
-    library = backend if backend else job.target
     facts = {"import_s": import_s, "versions": versions, "modes": tuple(module.MODES), "unavailable": unavailable,
-             "gpu": gpu_name(library), "keras_backend": backend}
+             "gpu": gpu_name(module), "keras_backend": backend}
     return module, facts
 
 
@@ -170,7 +169,7 @@ def _measure(module, request: RunRequest, debug: bool, phase: Callable[[str], No
     from shared.harness.timing import time_runner
 
     library = module.versions().get("keras_backend") or module.NAME
-    device_peak = DevicePeak(library, request.device)
+    device_peak = DevicePeak(module, request.device, library)
     device_peak.start()
     per_run = reset_host_peak()
     try:

@@ -86,7 +86,7 @@ class SizeRequest:
         from shared.harness.memory import DevicePeak, host_peak_rss, reset_host_peak
 
         library = module.versions().get("keras_backend") or module.NAME
-        device_peak = DevicePeak(library, self.device)
+        device_peak = DevicePeak(module, self.device, library)
         device_peak.start()
         host_reset = reset_host_peak()
         try:
