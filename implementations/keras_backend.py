@@ -55,6 +55,10 @@ MODES = ("eager", "compiled")
 # Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
 STEP_CAPS = {"eager": 300, "compiled on torch": 2_000}
 LOAD_AFTER = ("torch",)  # importing TensorFlow before PyTorch has crashed processes that load both
+# Keras 3 runs on any of these, fixed when it is imported (from BACKEND_ENV): each backend is a
+# target of its own ("keras:jax"), run in its own worker; "keras" means all three.
+BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND_ENV = "KERAS_BACKEND"
 # "dtype on backend" → why a default run skips it (a run that names the backend still runs it).
 # Measured on Keras 3.15.1 (tests/test_keras_backends.py pins it, so it fails once Keras changes).
 DTYPE_SKIPS = {"float64 on torch": "Keras 3.15.1's torch backend computes two float64 ops in float32: ops.matmul, "

@@ -21,7 +21,7 @@ from shared.contract.tolerances import tolerance
 from shared.harness import registry
 
 SHORT = ["--steps", str(SHARED_RUN_STEPS), "--repeat", "1", "--device", "cpu"]
-INSTALLED = [t for t in registry.KERAS_TARGETS if registry.missing(t) is None]
+INSTALLED = [t for t in registry.LIBRARIES["keras"].targets if registry.missing(t) is None]
 TORCH_ON_CUDA = "Keras' torch backend puts models on the GPU"  # its CPU row is skipped by design there
 
 

@@ -95,6 +95,11 @@ def test_every_engine_on_two_workers_equals_numpy_in_float64(tmp_path):
     assert [r["processes_compared"] for r in report["rows"] if r["engine"] == "torch"] == [1, 2]  # every DDP worker
     text = (tmp_path / "p.md").read_text()
     assert report["verdict"] in text and "| keras | 2 | 1 | ok |" in text
+    two = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if " | 2 | 1 | ok | " in line}
+    assert "each process fed its own rows" in two["torch"] and "each replica fed its own rows" in two["tensorflow"]
+    # what differs between layouts stays in the rows; the environment says how the engine chose it (PER_LAYOUT)
+    assert report["environment"]["threads"]["torch_threads"] == "max(1, cores // workers) per worker process"
+    assert not {"jax_devices", "jax_processes"} & set(report["environment"]["versions"])
     assert (tmp_path / "figures" / "parallel_step_time.png").read_bytes().startswith(b"\x89PNG")
     assert started_for(proc.pid) == []
 

@@ -33,6 +33,7 @@ NAME = "jax"
 TITLE = "JAX jit over a NamedSharding mesh"
 POSITION = 1
 ENGINE = "jit over a NamedSharding mesh (GSPMD)"
+PER_LAYOUT = {"jax_devices": None, "jax_processes": None}  # versions() keys each row keeps (None: the rows alone say them)
 
 
 def versions() -> dict[str, str]:

@@ -43,6 +43,7 @@ TITLE = "MLX distributed (ring backend over TCP)"
 POSITION = 4
 ENGINE = "mx.distributed ring, nn.average_gradients"
 LISTENS = "worker"  # every rank binds an address of its own: the harness hands out one port per worker
+PROCESSES = "worker"  # launch starts a process per rank
 
 
 def versions() -> dict[str, str]:

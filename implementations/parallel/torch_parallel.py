@@ -30,6 +30,10 @@ NAME = "torch"
 TITLE = "PyTorch DistributedDataParallel (gloo)"
 POSITION = 0
 ENGINE = "DistributedDataParallel, gloo"
+# versions() keys that differ between layouts (each row keeps its own), and how the engine
+# chooses each, for the report's environment (configure)
+PER_LAYOUT = {"torch_threads": "max(1, cores // workers) per worker process"}
+PROCESSES = "worker"  # launch starts a process per worker (DDP's ranks), not one per host
 
 
 def versions() -> dict[str, str]:

@@ -46,7 +46,7 @@ def build_parser() -> Parser:
                "Sub-commands (each with --help): `compare.py scale` the GPU-vs-CPU scaling study, `compare.py code` the "
                "implementations side by side, `compare.py parallel` data-parallel training on each library's own engine.")
     p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
-    p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.KERAS_TARGETS), "library",
+    p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.backend_targets()), "library",
                                                     registry.listed()), default=None,
                    help=f"all (default: every installed library) or a comma list of {','.join(registry.listed())}; "
                         "keras means Keras on each installed backend, keras:tensorflow, keras:jax or keras:torch one")

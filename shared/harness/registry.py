@@ -4,7 +4,7 @@ time, never breaking the others.
 Nothing here lists a library by hand: every `implementations/<name>_backend.py` is a library and
 every `implementations/parallel/<name>_parallel.py` an engine, each described by its own module
 constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER, DTYPE_SKIPS,
-THREAD_ENV; an engine's TARGET and LISTENS), read from the file without importing it.
+THREAD_ENV, BACKENDS, BACKEND_ENV; an engine's TARGET, LISTENS, PER_LAYOUT and PROCESSES), read from the file without importing it.
 
 The harness loads each library in a worker process of its own (shared/harness/worker.py). A process
 that loads several (the test suite) loads them in the order of `FRAMEWORKS`, and a library loads
@@ -44,6 +44,13 @@ class Library:
     load_after: tuple[str, ...] = ()  # LOAD_AFTER: packages imported first when one process loads several
     dtype_skips: dict[str, str] = field(default_factory=dict)  # DTYPE_SKIPS: "dtype" or "dtype on backend" → why skipped
     thread_env: dict[str, str] = field(default_factory=dict)  # THREAD_ENV: variables for --threads N ("{n}"), set before import
+    backends: tuple[str, ...] = ()  # BACKENDS: libraries it runs on, each a target "name:backend" ("keras:jax")
+    backend_env: str | None = None  # BACKEND_ENV: the variable that picks the backend, read when it is imported
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """What --frameworks can name for it: itself, or itself on each backend."""
+        return tuple(f"{self.name}:{b}" for b in self.backends) or (self.name,)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class Engine:
     absent: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     listens: str = "host"  # LISTENS: who binds a port for its peers, each "host" process or each "worker" (MLX's ring)
+    per_layout: dict[str, str | None] = field(default_factory=dict)  # PER_LAYOUT: versions() keys that differ by layout → how chosen
+    processes: str = "host"  # PROCESSES: a process per "host" (its workers replicas inside it) or per "worker"
 
 
 def constants(path: Path) -> dict[str, object]:
@@ -77,7 +86,7 @@ def _library(module: str, path: Path) -> Library:
     return Library(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("REQUIRES", c["NAME"]),
                    c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
                    c.get("ABSENT", {}), path, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())),
-                   c.get("DTYPE_SKIPS", {}), c.get("THREAD_ENV", {}))
+                   c.get("DTYPE_SKIPS", {}), c.get("THREAD_ENV", {}), tuple(c.get("BACKENDS", ())), c.get("BACKEND_ENV"))
 
 
 def step_cap(target: str, mode: str) -> int | None:
@@ -90,7 +99,8 @@ def step_cap(target: str, mode: str) -> int | None:
 def _engine(module: str, path: Path) -> Engine:
     c = constants(path)
     return Engine(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
-                  c.get("ABSENT", {}), path, c.get("LISTENS", "host"))
+                  c.get("ABSENT", {}), path, c.get("LISTENS", "host"), c.get("PER_LAYOUT", {}),
+                  c.get("PROCESSES", "host"))
 
 
 BROKEN: dict[str, str] = {}  # implementation files that could not be read, and why (tests/test_layout.py fails on any)
@@ -169,10 +179,16 @@ def listed_engines() -> tuple[str, ...]:
     return tuple(sorted((n for n, e in ENGINES.items() if e.path), key=lambda n: (ENGINES[n].position, n)))
 
 
-# Keras 3 runs on any of these; each backend is a row of its own ("keras:jax"), run in its own
-# worker process since Keras fixes its backend when imported.
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
-KERAS_TARGETS = tuple(f"keras:{b}" for b in KERAS_BACKENDS)
+def backend_targets() -> tuple[str, ...]:
+    """Every "name:backend" target, of the libraries that run on several (their file's BACKENDS)."""
+    return tuple(t for library in LIBRARIES.values() if library.backends for t in library.targets)
+
+
+def backend_environment(target: str) -> dict[str, str]:
+    """The variable that picks a target's backend (its file's BACKEND_ENV), for its process."""
+    name, backend = split(target)
+    library = LIBRARIES.get(name)
+    return {library.backend_env: backend} if backend and library and library.backend_env else {}
 
 
 def dtype_skip(target: str, dtype: str) -> str | None:
@@ -203,10 +219,10 @@ def split(target: str) -> tuple[str, str | None]:
 
 
 def expand(targets: list[str]) -> list[str]:
-    """"keras" means Keras on each of its backends; everything else is itself."""
+    """"keras" means Keras on each of its backends (a library's BACKENDS); everything else is itself."""
     out: list[str] = []
     for target in targets:
-        for t in (KERAS_TARGETS if target == "keras" else (target,)):
+        for t in (LIBRARIES[target].targets if target in LIBRARIES else (target,)):
             if t not in out:
                 out.append(t)
     return out
@@ -262,8 +278,8 @@ def load(name: str) -> ModuleType:
 
 
 def ordered_targets(targets: list[str]) -> list[str]:
-    """Targets in the registry's order, Keras' backends in KERAS_BACKENDS order."""
-    order = [t for name in known() for t in (KERAS_TARGETS if name == "keras" else (name,))]
+    """Targets in the registry's order, a library's backends in its BACKENDS order."""
+    order = [t for name in known() for t in (LIBRARIES[name].targets if name in LIBRARIES else (name,))]
     return [t for t in order if t in targets]
 
 

@@ -108,6 +108,8 @@ def exit_reason(exitcode: int | None) -> str:
 
 
 def _prepare_process(job: WorkerJob) -> None:
+    from shared.harness import registry
+
     os.setpgrp()  # its own process group: killed as a whole, and Ctrl-C reaches only the harness
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
@@ -116,9 +118,7 @@ def _prepare_process(job: WorkerJob) -> None:
         os.environ[RUN_MARK] = job.mark
     os.dup2(2, 1)  # libraries' prints must never reach the harness's stdout (--json -)
     os.environ.update(job.environment)  # before any import: a BLAS reads its thread count when loaded
-    name, backend = job.target.partition(":")[::2]
-    if backend:
-        os.environ["KERAS_BACKEND"] = backend
+    os.environ.update(registry.backend_environment(job.target))  # Keras' backend, read when Keras is imported
     if job.dtype == "float64":
         os.environ["JAX_ENABLE_X64"] = "1"  # read by JAX when it is imported, before any array exists
     else:

@@ -181,9 +181,7 @@ def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-    backend = registry.split(registry.ENGINES[engine].target)[1]
-    if backend:  # a Keras engine: the backend it needs, read by Keras when imported
-        env["KERAS_BACKEND"] = backend
+    env |= registry.backend_environment(registry.ENGINES[engine].target)  # a Keras engine: the backend it needs
     if dtype == "float64":
         env["JAX_ENABLE_X64"] = "1"
     else:

@@ -29,7 +29,6 @@ TERMINAL_COLUMNS = (
     Column("start-up", numeric=True, keep=3), Column("first call", numeric=True, keep=4), Column("µs/step", numeric=True),
     Column("× 1 worker", numeric=True))
 COLUMNS = (*(c.name for c in TERMINAL_COLUMNS), "note")  # the Markdown report's: every column, the note in full
-PER_LAYOUT = ("jax_devices", "jax_processes", "torch_threads")
 OVERHEAD_NOTE = ("All hosts and workers share one machine here ({cpus} CPU cores): for a network this small that "
                  "measures each engine's overhead (start-up, rendezvous, collectives), not a speed-up. Rows with more "
                  "workers than cores are marked oversubscribed.")
@@ -122,11 +121,12 @@ class Study:
 
         rows = self.report["rows"]
         versions: dict[str, str] = {}
-        for row in rows:  # what differs between layouts (device counts, threads per worker) stays in each row
-            versions |= {k: v for k, v in (row.versions or {}).items() if k not in PER_LAYOUT}
+        for row in rows:  # what differs between layouts (device counts, threads per worker) stays in each row,
+            per_layout = registry.ENGINES[row.engine].per_layout  # the environment says how the engine chose it
+            versions |= {k: v for k, v in (row.versions or {}).items() if k not in per_layout}
+            if row.status == "ok":
+                versions |= {k: how for k, how in per_layout.items() if how}
         self.report["environment"] = describe(versions)
-        if any(r.engine == "torch" and r.status == "ok" for r in rows):
-            self.report["environment"]["threads"]["torch_threads"] = "max(1, cores // workers) per worker process"
         bad = [r for r in rows if r.status == "failed" or r.parity_ok is False or r.replicas_ok is False]
         self.report["ok"] = not bad and bool(rows)
         self.report["verdict"] = verdict(self.report)
@@ -245,7 +245,8 @@ def _evidence(row: dict) -> str:
         return f"batch over {evidence['batch_split_over']} devices"
     if "batch_parts" in evidence:
         return f"each process its own rows ({', '.join(f'{a}–{b - 1}' for a, b in evidence['batch_parts'])})"
-    return "each process fed its own rows" if row.engine == "torch" else "each replica fed its own rows"
+    engine = registry.ENGINES.get(row.engine)  # each worker was fed its own part (split_batches)
+    return f"each {'process' if engine and engine.processes == 'worker' else 'replica'} fed its own rows"
 
 
 def _seconds(x: float | None) -> str:
