@@ -88,8 +88,10 @@ def reset_gpu_peak() -> bool:
 
 
 def gpu_peak_bytes() -> int | None:
-    gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    stats = gpus[0].memory_stats() if gpus else None
+    try:
+        stats = jax.devices("gpu")[0].memory_stats()
+    except RuntimeError:  # no GPU backend
+        return None
     return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
 
 

@@ -131,7 +131,8 @@ def device_unavailable(device: str) -> str | None:
 
 
 def gpu_name() -> str | None:
-    return str(mx.device_info(mx.gpu).get("device_name")) if mx.is_available(mx.gpu) else None
+    name = mx.device_info(mx.gpu).get("device_name") if mx.is_available(mx.gpu) else None
+    return str(name) if name else None
 
 
 def reset_gpu_peak() -> bool:
