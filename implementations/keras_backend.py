@@ -81,8 +81,6 @@ if keras.backend.backend() == "jax":
 
 
 def versions() -> dict[str, str]:
-    import importlib
-
     backend = keras.backend.backend()
     threads = {f"keras_{k}": v for k, v in _backend_file().versions().items() if "thread" in k} if _threads_set else {}
     return {"keras": keras.__version__, "keras_backend": backend, backend: importlib.import_module(backend).__version__,
@@ -93,9 +91,8 @@ _threads_set: list[int] = []
 
 
 def _backend_file():
-    """The backend's own implementation file: Keras' threads are its backend's."""
-    import importlib
-
+    """The backend's own implementation file, which answers for what Keras leaves to its backend:
+    threads, the GPU and its memory."""
     return importlib.import_module(f"implementations.{keras.backend.backend()}_backend")
 
 
@@ -148,12 +145,6 @@ def device_unavailable(device: str) -> str | None:
 
         found = torch.cuda.is_available()
     return None if found else f"Keras on its {backend} backend sees no GPU"
-
-
-def _backend_file():
-    """Keras allocates through its backend: the GPU and its memory are that library's, and its
-    own implementation file answers for them."""
-    return importlib.import_module(f"implementations.{keras.backend.backend()}_backend")
 
 
 def gpu_name() -> str | None:

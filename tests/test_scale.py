@@ -85,6 +85,9 @@ def test_device_peak_is_per_measurement_or_says_why_not():
             assert (peak, note) == (200, None)
         else:
             assert peak is None and note.startswith("lib cannot reset")
+    idle = DevicePeak(resettable, "gpu", "lib")
+    idle.start()
+    assert idle.result() == (0, None)  # reset, then nothing allocated: a peak of 0 is this measurement's own
     assert DevicePeak(resettable, "cpu", "lib").result() == (None, None)
     failing = SimpleNamespace(reset_gpu_peak=lambda: 1 / 0, gpu_peak_bytes=lambda: 500)
     broken = DevicePeak(failing, "gpu", "lib")
