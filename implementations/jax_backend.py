@@ -27,6 +27,11 @@ INSTALL = "pip install jax"
 MODES = ("eager", "compiled")
 # Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
 STEP_CAPS = {"eager": 200}
+# Read once, when JAX is imported, so the harness sets them in its process first: x64 is
+# process-wide, on for float64 runs only (unset otherwise); no persistent compilation cache, so
+# that a first call is cold (None: unset).
+IMPORT_ENV = {"JAX_ENABLE_X64": {"float64": "1"}, "JAX_ENABLE_COMPILATION_CACHE": "false", "JAX_COMPILATION_CACHE_DIR": None}
+RECORDED_ENV = ("XLA_FLAGS",)  # the user's XLA options (its thread pools among them), kept with every result
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,

@@ -31,6 +31,9 @@ POSITION = 1  # loaded before TensorFlow and Keras when one process loads severa
 REQUIRES = "torch"
 INSTALL = "pip install torch==2.13.0"
 MODES = ("eager", "compiled")
+# Inductor's and Triton's on-disk compilation caches, kept between processes: the harness points
+# each run at empty folders of these names, so that a first call is cold.
+CACHE_ENV = {"TORCHINDUCTOR_CACHE_DIR": "inductor", "TRITON_CACHE_DIR": "triton"}
 
 ACTIVATIONS = {
     "tanh": torch.tanh,

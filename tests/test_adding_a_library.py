@@ -4,6 +4,7 @@ alone (README, "Adding a library"). Shown with tests/added/tiny_backend.py, a ma
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -57,13 +58,20 @@ def test_the_page_gives_it_a_column_with_every_row(tiny):
     assert f'<button id="show-all" type="button">all {count}</button>' in html
 
 
-def test_compare_runs_it_in_parity_and_shows_it_in_the_table(tiny, tmp_path, capsys):
+def test_compare_runs_it_in_parity_and_shows_it_in_the_table(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TINY_X64", "1")  # the user's: a float32 run's worker must not keep it (IMPORT_ENV)
     path = tmp_path / "report.json"
-    code = cli.main(["--frameworks", "numpy,tiny", "--steps", "20", "--repeat", "1", "--device", "cpu", "--json", str(path)])
+    code = cli.main(["--frameworks", "numpy,tiny", "--steps", "20", "--repeat", "1", "--device", "cpu", "--dtype", "float32",
+                     "--json", str(path)])
     assert code == 0
-    rows = [r for r in json.loads(path.read_text())["runs"] if r["framework"] == "tiny"]
+    report = json.loads(path.read_text())
+    seen = ast.literal_eval(report["environment"]["versions"]["tiny_environment"])  # as its worker saw them at import
+    assert seen["TINY_X64"] is None and seen["TINY_CACHE"] == "off"
+    assert Path(seen["TINY_CACHE_DIR"]).parts[-2:] == ("run-import", "tiny")  # CACHE_ENV: an empty folder of its own
+    rows = [r for r in report["runs"] if r["framework"] == "tiny"]
     assert [(r["mode"], r["status"]) for r in rows] == [("eager", "ok"), ("compiled", "skipped")]  # MODES: eager only
     assert rows[0]["parity_ok"] and rows[1]["reason"] == "tiny has no compiled mode"
+    assert registry.import_environment("tiny", "float64") == {"TINY_X64": "1", "TINY_CACHE": "off"}  # and for float64
     assert rows[0]["diff"]["scaled"] == 0.0  # it computes with NumPy: exactly the reference
     assert "tiny" in capsys.readouterr().out
 

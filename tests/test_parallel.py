@@ -109,8 +109,10 @@ def every_engine_as_two_hosts(tmp_path_factory):
     """`compare.py parallel --workers 2 --hosts 2 --dtype float32`, in this process, while another
     process's listener takes the first port offered to each engine's two-host run (so that run
     fails once and runs again on fresh ports): read by the two-host acceptance test and the
-    port-taken tests. Returns the exit status, the report and each engine's offers of ports."""
+    port-taken tests. Returns the exit status, the report, each engine's offers of ports and the
+    processes of ours still alive when each engine's two-host run had returned."""
     offers: dict[str, list[list[int]]] = {}
+    left: dict[str, list[int]] = {}
     held: list[socket.socket] = []
     taking: list[str] = []  # the engine whose two-host run is under way, while it is
     real_free_ports, real_run_engine = parallel.free_ports, parallel_report.run_engine
@@ -131,6 +133,7 @@ def every_engine_as_two_hosts(tmp_path_factory):
             return real_run_engine(engine, workers, hosts, *args, **kw)
         finally:
             taking.clear()
+            left[engine] = started_for(os.getpid())
 
     path = tmp_path_factory.mktemp("two_hosts") / "p.json"
     with pytest.MonkeyPatch.context() as patch:
@@ -138,17 +141,17 @@ def every_engine_as_two_hosts(tmp_path_factory):
         patch.setattr(parallel_report, "run_engine", run_engine)
         try:
             code = command.main(["--workers", "2", "--hosts", "2", "--steps", "30", "--repeat", "1", "--dtype", "float32",
-                                 "--json", str(path)])
+                                 "--timeout", "120", "--json", str(path)])
         finally:
             for s in held:
                 s.close()
-    return code, (json.loads(path.read_text()) if path.exists() else None), offers
+    return code, (json.loads(path.read_text()) if path.exists() else None), offers, left
 
 
 @needs_all
 @shared_runs.on("every_engine_as_two_hosts")
 def test_every_engine_as_two_hosts_equals_numpy_in_float32(every_engine_as_two_hosts):
-    code, report, _ = every_engine_as_two_hosts
+    code, report, _, _ = every_engine_as_two_hosts
     assert code == 0
     assert_all_ok(report, {(1, 1), (2, 2)})
     assert started_for(os.getpid()) == []
@@ -200,10 +203,10 @@ def test_a_missing_library_is_a_skipped_row_with_its_install_command(monkeypatch
 
 @pytest.fixture
 def engine(monkeypatch):
-    """Register a test engine from tests/fakes/ for one test (`listens`: as its file's LISTENS would)."""
-    def add(name: str, target: str = "jax", listens: str = "host") -> str:
+    """Register a test engine from tests/fakes/ for one test, a variant of the shipped engine `like`."""
+    def add(name: str, like: str = "jax") -> str:
         monkeypatch.setattr(registry, "ENGINES", dict(registry.ENGINES))  # the test's engine goes after the test
-        registry.register_engine(name, f"tests.fakes.parallel_{name}", target, listens)
+        registry.register_engine(name, f"tests.fakes.parallel_{name}", like)
         return name
     return add
 
@@ -216,8 +219,8 @@ def config_for(name: str, workers: int = 2, hosts: int = 1, timeout_s: float = 6
 needs_mlx = pytest.mark.skipif(registry.engine_missing("mlx") is not None, reason=registry.engine_missing("mlx") or "")
 
 
-@pytest.mark.parametrize("fake", [pytest.param(("summed", "jax", "host"), marks=needs_jax, id="jax"),
-                                  pytest.param(("mlx_summed", "mlx", "worker"), marks=needs_mlx, id="mlx")])
+@pytest.mark.parametrize("fake", [pytest.param(("summed", "jax"), marks=needs_jax, id="jax"),
+                                  pytest.param(("mlx_summed", "mlx"), marks=needs_mlx, id="mlx")])
 def test_summed_gradients_break_parity_on_two_workers_only(engine, fake):
     """The parity check sees the classic mistake: on one worker the sum is the mean."""
     name = engine(*fake)
@@ -242,7 +245,7 @@ def test_a_program_that_never_split_the_batch_fails_though_its_numbers_match(eng
 def test_processes_that_all_trained_on_the_whole_batch_fail_though_their_numbers_match(engine):
     """An engine with one process per worker says which rows of each batch it trained on: the
     parts must make up the batch, one per worker (every rank on every row averages equal gradients)."""
-    name = engine("mlx_unsplit", "mlx", "worker")
+    name = engine("mlx_unsplit", "mlx")
     report = Study(problem_for("digits", steps=10), config_for(name)).run()
     one, two = report["rows"]
     assert one.status == "ok" and two.parity_ok
@@ -258,7 +261,7 @@ def test_the_parts_of_each_batch_must_be_one_per_worker():
 
 
 def test_an_engine_whose_workers_listen_gets_a_port_per_worker(engine):
-    layout = parallel.new_layout(engine("mlx_summed", "mlx", "worker"), 4, 2, 60)
+    layout = parallel.new_layout(engine("mlx_summed", "mlx"), 4, 2, 60)
     assert len(set(layout.worker_addresses)) == 4 and layout.addresses == layout.worker_addresses[::2]
     assert len(layout.ports) == 4
     plain = parallel.new_layout(engine("fails"), 4, 2, 60)
@@ -286,7 +289,7 @@ def test_hosts_that_wrote_their_results_but_do_not_exit_are_stopped_and_the_resu
 
 @pytest.mark.skipif(registry.engine_missing("torch") is not None, reason=registry.engine_missing("torch") or "")
 def test_a_pytorch_worker_that_fails_is_named_with_its_own_error(engine, capfd):
-    name = engine("rank_fails", target="torch")
+    name = engine("rank_fails", like="torch")
     outcome = parallel.run_engine(name, 2, 1, problem_for("digits", steps=5), 1, timeout_s=120, debug=True)
     assert outcome.status == "failed"
     assert outcome.reason == "worker 1: ValueError: test engine: worker 1 has no rows"
@@ -372,12 +375,13 @@ def test_a_port_taken_before_the_hosts_bind_it_is_tried_again_on_fresh_ones(name
     """Each engine's two-host row of the shared float32 run, whose first try lost a port."""
     if registry.engine_missing(name):
         pytest.skip(registry.engine_missing(name))
-    _, report, offers = shared_runs.read(request, "every_engine_as_two_hosts")
+    _, report, offers, left = shared_runs.read(request, "every_engine_as_two_hosts")
     offered = offers[name]
     assert len(offered) == 2 and offered[1][0] != offered[0][0]
     (row,) = [r for r in report["rows"] if (r["engine"], r["workers"], r["hosts"]) == (name, 2, 2)]
     assert row["status"] == "ok", row["reason"]
     assert row["note"] == f"port {offered[0][0]} taken by another process before the hosts bound it; ran again on fresh ports"
+    assert left[name] == []  # the failed try's hosts and the second try's, all gone when the run returned
 
 
 @needs_jax

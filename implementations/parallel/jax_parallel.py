@@ -34,6 +34,7 @@ TITLE = "JAX jit over a NamedSharding mesh"
 POSITION = 1
 ENGINE = "jit over a NamedSharding mesh (GSPMD)"
 PER_LAYOUT = {"jax_devices": None, "jax_processes": None}  # versions() keys each row keeps (None: the rows alone say them)
+HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # XLA's C++ logging: errors only, so that a host's log shows what failed
 
 
 def versions() -> dict[str, str]:

@@ -7,7 +7,7 @@ import platform
 import sys
 from types import ModuleType
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "KERAS_BACKEND")
+from shared.harness import registry
 
 
 def cpu_name() -> str:
@@ -45,7 +45,7 @@ def describe(versions: dict[str, str] | None = None, gpu: str | None = None) -> 
         "platform": platform.platform(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
-        "threads": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ}
+        "threads": {name: os.environ[name] for name in registry.recorded_variables() if name in os.environ}
                    | {k: v for k, v in versions.items() if "thread" in k},
         "versions": {k: v for k, v in versions.items() if "thread" not in k},
         "gpu": gpu,

@@ -4,7 +4,8 @@ time, never breaking the others.
 Nothing here lists a library by hand: every `implementations/<name>_backend.py` is a library and
 every `implementations/parallel/<name>_parallel.py` an engine, each described by its own module
 constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER, DTYPE_SKIPS,
-THREAD_ENV, BACKENDS, BACKEND_ENV; an engine's TARGET, LISTENS, PER_LAYOUT and PROCESSES), read from the file without importing it.
+THREAD_ENV, IMPORT_ENV, CACHE_ENV, RECORDED_ENV, BACKENDS, BACKEND_ENV; an engine's TARGET, LISTENS, PER_LAYOUT,
+PROCESSES and HOST_ENV), read from the file without importing it.
 
 The harness loads each library in a worker process of its own (shared/harness/worker.py). A process
 that loads several (the test suite) loads them in the order of `FRAMEWORKS`, and a library loads
@@ -18,7 +19,8 @@ import ast
 import contextlib
 import importlib
 import importlib.util
-from dataclasses import dataclass, field
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +48,9 @@ class Library:
     thread_env: dict[str, str] = field(default_factory=dict)  # THREAD_ENV: variables for --threads N ("{n}"), set before import
     backends: tuple[str, ...] = ()  # BACKENDS: libraries it runs on, each a target "name:backend" ("keras:jax")
     backend_env: str | None = None  # BACKEND_ENV: the variable that picks the backend, read when it is imported
+    import_env: dict[str, object] = field(default_factory=dict)  # IMPORT_ENV: variables it reads when imported (see import_environment)
+    cache_env: dict[str, str] = field(default_factory=dict)  # CACHE_ENV: its on-disk compilation caches → a folder name each
+    recorded_env: tuple[str, ...] = ()  # RECORDED_ENV: the user's variables that change how it runs, kept with results
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -67,6 +72,7 @@ class Engine:
     listens: str = "host"  # LISTENS: who binds a port for its peers, each "host" process or each "worker" (MLX's ring)
     per_layout: dict[str, str | None] = field(default_factory=dict)  # PER_LAYOUT: versions() keys that differ by layout → how chosen
     processes: str = "host"  # PROCESSES: a process per "host" (its workers replicas inside it) or per "worker"
+    host_env: dict[str, str] = field(default_factory=dict)  # HOST_ENV: variables its hosts start with, beyond its library's
 
 
 def constants(path: Path) -> dict[str, object]:
@@ -86,7 +92,8 @@ def _library(module: str, path: Path) -> Library:
     return Library(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("REQUIRES", c["NAME"]),
                    c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
                    c.get("ABSENT", {}), path, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())),
-                   c.get("DTYPE_SKIPS", {}), c.get("THREAD_ENV", {}), tuple(c.get("BACKENDS", ())), c.get("BACKEND_ENV"))
+                   c.get("DTYPE_SKIPS", {}), c.get("THREAD_ENV", {}), tuple(c.get("BACKENDS", ())), c.get("BACKEND_ENV"),
+                   c.get("IMPORT_ENV", {}), c.get("CACHE_ENV", {}), tuple(c.get("RECORDED_ENV", ())))
 
 
 def step_cap(target: str, mode: str) -> int | None:
@@ -100,7 +107,7 @@ def _engine(module: str, path: Path) -> Engine:
     c = constants(path)
     return Engine(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
                   c.get("ABSENT", {}), path, c.get("LISTENS", "host"), c.get("PER_LAYOUT", {}),
-                  c.get("PROCESSES", "host"))
+                  c.get("PROCESSES", "host"), c.get("HOST_ENV", {}))
 
 
 BROKEN: dict[str, str] = {}  # implementation files that could not be read, and why (tests/test_layout.py fails on any)
@@ -144,12 +151,14 @@ def register(name: str, module: str, requires: str = "numpy") -> None:
     LIBRARIES[name] = Library(name, name, module, requires, f"pip install {requires}")
 
 
-def register_engine(name: str, module: str, target: str = "numpy", listens: str = "host") -> None:
+def register_engine(name: str, module: str, like: str) -> None:
     """Add a data-parallel engine that is not shipped (the tests' engines that hang or fail on
-    purpose); `target`: the library it needs, as `missing` names it; `listens`: as LISTENS."""
+    purpose), a variant of the shipped engine `like`: it runs on that engine's library, and its
+    ports, processes and per-layout keys are that engine's (LISTENS, PROCESSES, PER_LAYOUT)."""
     if name in ENGINES and ENGINES[name].path:
         raise ValueError(f"{name!r} is an implementation file's engine")
-    ENGINES[name] = Engine(name, "a test engine", module, target, listens=listens)
+    ENGINES[name] = replace(ENGINES[like], name=name, title=f"a test variant of {ENGINES[like].title}", module=module,
+                            position=99, path=None)
 
 
 def add_file(path: Path, module: str) -> Library:
@@ -210,6 +219,48 @@ def thread_environment(target: str, threads: int | None) -> dict[str, str]:
     for name in (n for n in split(target) if n):
         env |= {k: v.format(n=threads) for k, v in (LIBRARIES[name].thread_env if name in LIBRARIES else {}).items()}
     return env
+
+
+def _files_of(target: str) -> list[Library]:
+    """The implementation files a target's process loads: its library's, and a backend's."""
+    return [LIBRARIES[name] for name in split(target) if name and name in LIBRARIES]
+
+
+def import_environment(target: str, dtype: str) -> dict[str, str | None]:
+    """The variables a target's process sets before it imports its library, which reads them
+    once, then (None: removed, whatever the user's environment says): the variable that picks
+    its backend (BACKEND_ENV), and its files' IMPORT_ENV, each value a string, None, or a
+    {dtype: value} table (unset for a dtype it does not name: JAX's x64 is on for float64 only)."""
+    env: dict[str, str | None] = dict(backend_environment(target))
+    for library in _files_of(target):
+        for variable, value in library.import_env.items():
+            env[variable] = value.get(dtype) if isinstance(value, dict) else value
+    return env
+
+
+def cache_folders(target: str) -> dict[str, str]:
+    """A target's on-disk compilation caches (its files' CACHE_ENV): variable → the folder's name
+    within a run's cache folder."""
+    return {variable: name for library in _files_of(target) for variable, name in library.cache_env.items()}
+
+
+def recorded_variables() -> tuple[str, ...]:
+    """The environment variables kept with every result, as the user set them: those that size
+    a library's threads (THREAD_ENV), pick a backend (BACKEND_ENV) or change how it runs (RECORDED_ENV)."""
+    found: dict[str, None] = {}
+    for library in LIBRARIES.values():
+        found |= dict.fromkeys([*library.thread_env, *([library.backend_env] if library.backend_env else []),
+                                *library.recorded_env])
+    return tuple(found)
+
+
+def apply_environment(env: MutableMapping[str, str], changes: dict[str, str | None]) -> None:
+    """Set (a string) or remove (None) each variable of `changes` in `env` (os.environ, or a child's)."""
+    for variable, value in changes.items():
+        if value is None:
+            env.pop(variable, None)
+        else:
+            env[variable] = value
 
 
 def split(target: str) -> tuple[str, str | None]:

@@ -53,6 +53,10 @@ class WorkerJob:
     mark: str | None = None  # carried by every process the worker starts (shared/harness/processes.py)
     threads: int | None = None  # --threads: the library's own counts (its set_threads), else its defaults
     environment: dict[str, str] = field(default_factory=dict)  # set before the library is imported (--threads)
+    # Filled in by `Worker` from the target's files, in the harness (a spawned worker's registry
+    # knows only the shipped libraries): variables read at import (None: unset), cache folders.
+    import_env: dict[str, str | None] = field(default_factory=dict)
+    cache_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,18 +122,13 @@ def _prepare_process(job: WorkerJob) -> None:
         os.environ[RUN_MARK] = job.mark
     os.dup2(2, 1)  # libraries' prints must never reach the harness's stdout (--json -)
     os.environ.update(job.environment)  # before any import: a BLAS reads its thread count when loaded
-    os.environ.update(registry.backend_environment(job.target))  # Keras' backend, read when Keras is imported
-    if job.dtype == "float64":
-        os.environ["JAX_ENABLE_X64"] = "1"  # read by JAX when it is imported, before any array exists
-    else:
-        os.environ.pop("JAX_ENABLE_X64", None)
+    # What the library reads once, when imported: Keras' backend, JAX's x64 for float64 runs, and
+    # its persistent compilation cache off (its file's IMPORT_ENV; registry.import_environment).
+    registry.apply_environment(os.environ, job.import_env)
     # Cold first calls: nothing compiled by an earlier run can be found. PyTorch's Inductor and
     # Triton keep their caches on disk between processes (a warm cache saves ~9 s of a 13 s first
-    # call, see README); here every run starts from an empty folder (_fresh_caches). JAX's
-    # persistent cache is off.
+    # call, see README); here every run starts from an empty folder (_fresh_caches).
     _fresh_caches(job, "import")  # for anything compiled while importing
-    os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
 
 
 def _load(job: WorkerJob):
@@ -156,12 +155,11 @@ def _load(job: WorkerJob):
 
 def _fresh_caches(job: WorkerJob, run: int | str) -> None:
     """An empty compilation-cache folder for each run: nothing compiled by an earlier run (in an
-    earlier process, or for another mode or device in this one) can be found on disk. PyTorch's
-    Inductor and Triton read these variables each time they look for their cache."""
+    earlier process, or for another mode or device in this one) can be found on disk. The
+    variables are the library's CACHE_ENV (PyTorch's Inductor and Triton read theirs each time
+    they look for their cache)."""
     if job.cache_dir:
-        folder = os.path.join(job.cache_dir, f"run-{run}")
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(folder, "inductor")
-        os.environ["TRITON_CACHE_DIR"] = os.path.join(folder, "triton")
+        os.environ.update({variable: os.path.join(job.cache_dir, f"run-{run}", name) for variable, name in job.cache_env.items()})
 
 
 def _measure(module, request: RunRequest, debug: bool, phase: Callable[[str], None] = lambda _: None) -> RunResult:
@@ -219,7 +217,11 @@ class Worker:
 
     def __init__(self, job: WorkerJob, timeout: float = DEFAULT_TIMEOUT_S):
         """Start the worker, with a fresh folder for its compilation caches (removed when it goes)."""
-        self.job = replace(job, cache_dir=tempfile.mkdtemp(prefix="nn-rosetta-cache-"), mark=new_mark())
+        from shared.harness import registry
+
+        self.job = replace(job, cache_dir=tempfile.mkdtemp(prefix="nn-rosetta-cache-"), mark=new_mark(),
+                           import_env=registry.import_environment(job.target, job.dtype),
+                           cache_env=registry.cache_folders(job.target))
         self.timeout = timeout
         become_subreaper()  # the worker's helpers that outlive it come back here to be reaped
         try:

@@ -179,14 +179,9 @@ def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
     env = marked_env(mark)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-    env |= registry.backend_environment(registry.ENGINES[engine].target)  # a Keras engine: the backend it needs
-    if dtype == "float64":
-        env["JAX_ENABLE_X64"] = "1"
-    else:
-        env.pop("JAX_ENABLE_X64", None)
-    return env
+    # as a worker of its library sets them (a Keras engine: its backend's too), and the engine's own
+    registry.apply_environment(env, registry.import_environment(registry.ENGINES[engine].target, dtype))
+    return env | registry.ENGINES[engine].host_env
 
 
 class HostGroup:

@@ -5,6 +5,8 @@ reads like any other implementation file."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from implementations import numpy_backend as reference
@@ -16,12 +18,17 @@ POSITION = 9
 REQUIRES = "numpy"
 INSTALL = "pip install numpy"
 MODES = ("eager",)
+# What it would read when imported, and its on-disk compilation cache, declared as JAX's and
+# PyTorch's files declare theirs: the harness sets them in its worker first (versions() says so).
+IMPORT_ENV = {"TINY_X64": {"float64": "1"}, "TINY_CACHE": "off"}
+CACHE_ENV = {"TINY_CACHE_DIR": "tiny"}
 
 ACTIVATIONS = reference.ACTIVATIONS
 
 
 def versions() -> dict[str, str]:
-    return {"tiny": "0.1 (NumPy " + np.__version__ + ")"}
+    seen = {name: os.environ.get(name) for name in ("TINY_X64", "TINY_CACHE", "TINY_CACHE_DIR")}
+    return {"tiny": "0.1 (NumPy " + np.__version__ + ")", "tiny_environment": repr(seen)}
 
 
 def set_threads(n: int) -> None:
