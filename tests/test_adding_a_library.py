@@ -14,6 +14,7 @@ from test_layout import layout_problems
 from shared.commands import cli
 from shared.commands.compare import build_parser
 from shared.harness import registry
+from shared.harness.environment import describe
 from shared.studies import sidebyside
 from shared.studies.sidebyside_html import count_in_words, page
 
@@ -59,21 +60,43 @@ def test_the_page_gives_it_a_column_with_every_row(tiny):
 
 
 def test_compare_runs_it_in_parity_and_shows_it_in_the_table(tiny, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TINY_X64", "1")  # the user's: a float32 run's worker must not keep it (IMPORT_ENV)
+    monkeypatch.setenv("TINY_CACHE_FOLDER", "/the/users")  # IMPORT_ENV's None: its worker must not keep it
     path = tmp_path / "report.json"
-    code = cli.main(["--frameworks", "numpy,tiny", "--steps", "20", "--repeat", "1", "--device", "cpu", "--dtype", "float32",
-                     "--json", str(path)])
+    code = cli.main(["--frameworks", "numpy,tiny", "--steps", "20", "--repeat", "1", "--device", "cpu", "--json", str(path)])
     assert code == 0
     report = json.loads(path.read_text())
     seen = ast.literal_eval(report["environment"]["versions"]["tiny_environment"])  # as its worker saw them at import
-    assert seen["TINY_X64"] is None and seen["TINY_CACHE"] == "off"
+    assert (seen["TINY_X64"], seen["TINY_CACHE"], seen["TINY_CACHE_FOLDER"]) == ("1", "off", None)  # float64, the default
     assert Path(seen["TINY_CACHE_DIR"]).parts[-2:] == ("run-import", "tiny")  # CACHE_ENV: an empty folder of its own
     rows = [r for r in report["runs"] if r["framework"] == "tiny"]
     assert [(r["mode"], r["status"]) for r in rows] == [("eager", "ok"), ("compiled", "skipped")]  # MODES: eager only
     assert rows[0]["parity_ok"] and rows[1]["reason"] == "tiny has no compiled mode"
-    assert registry.import_environment("tiny", "float64") == {"TINY_X64": "1", "TINY_CACHE": "off"}  # and for float64
     assert rows[0]["diff"]["scaled"] == 0.0  # it computes with NumPy: exactly the reference
     assert "tiny" in capsys.readouterr().out
+    assert registry.import_environment("tiny", "float32") == {"TINY_X64": None, "TINY_CACHE": "off", "TINY_CACHE_FOLDER": None}
+
+
+def test_a_library_on_a_backend_is_set_up_as_that_backend_and_the_users_variables_are_kept(monkeypatch):
+    """keras:jax's worker gets Keras' backend variable and JAX's import-time variables, keras:torch
+    PyTorch's cache folders (the files' constants, read here, not restated); RECORDED_ENV and
+    THREAD_ENV variables the user set are kept with every result."""
+    checked = []
+    for library in registry.LIBRARIES.values():
+        for target in library.targets if library.backends else ():
+            checked.append(target)
+            backend = registry.split(target)[1]
+            for dtype in ("float32", "float64"):
+                expected = {library.backend_env: backend, **registry.import_environment(backend, dtype)}
+                assert registry.import_environment(target, dtype).items() >= expected.items(), (target, dtype)
+            assert registry.cache_folders(target).items() >= registry.cache_folders(backend).items()
+            assert registry.thread_environment(target, 2).items() >= registry.thread_environment(backend, 2).items()
+    assert {"keras:jax", "keras:torch"} <= set(checked)
+    assert registry.import_environment("jax", "float64")["JAX_ENABLE_X64"] == "1"  # the cases the loop above relies on
+    assert registry.import_environment("jax", "float32")["JAX_ENABLE_X64"] is None
+    assert set(registry.cache_folders("torch")) == {"TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"}
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert describe()["threads"].items() >= {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false", "OMP_NUM_THREADS": "3"}.items()
 
 
 def test_the_readme_shows_the_contract_as_written_once():

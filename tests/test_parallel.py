@@ -395,6 +395,22 @@ def test_ports_taken_on_every_try_fail_the_row_saying_so(taken_ports):
     assert started_for(os.getpid()) == []
 
 
+def test_each_host_starts_as_its_targets_worker_would_plus_its_engines_own(monkeypatch):
+    """A host's environment: its target's BACKEND_ENV and IMPORT_ENV (Keras' engine: JAX's x64 for
+    float64, removed for float32 whatever the user set) and its engine's HOST_ENV."""
+    monkeypatch.setenv("JAX_ENABLE_X64", "1")  # the user's
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    for name, engine in registry.ENGINES.items():
+        for dtype in ("float32", "float64"):
+            env = parallel.host_env(name, dtype, "mark")
+            for variable, value in (registry.import_environment(engine.target, dtype) | engine.host_env).items():
+                assert env.get(variable) == value, (name, dtype, variable)
+    assert parallel.host_env("keras", "float64", "m")["KERAS_BACKEND"] == "jax"
+    assert parallel.host_env("keras", "float64", "m")["JAX_ENABLE_X64"] == "1"
+    assert "JAX_ENABLE_X64" not in parallel.host_env("keras", "float32", "m")
+    assert parallel.host_env("tensorflow", "float32", "m")["TF_CPP_MIN_LOG_LEVEL"] == "2"
+
+
 def test_free_ports_differ_and_are_free():
     ports = parallel.free_ports(4)
     assert len(set(ports)) == 4

@@ -74,3 +74,20 @@ def test_rows_carry_import_time_and_peak_memory(tmp_path):
         assert 10 * 2**20 < run["peak_rss_bytes"] < 64 * 2**30 and run["peak_rss_scope"] == "this run"
     numpy_run, jax_run = report["runs"]
     assert jax_run["peak_rss_bytes"] > numpy_run["peak_rss_bytes"]  # JAX and XLA weigh more than NumPy alone
+
+
+def test_each_run_points_its_librarys_caches_at_folders_of_its_own(monkeypatch, tmp_path):
+    """CACHE_ENV: every run of a worker (and its import) gets fresh folders, so that nothing an
+    earlier run compiled is found and each first call is cold."""
+    import os
+
+    from shared.harness.worker import WorkerJob, _fresh_caches
+
+    monkeypatch.setenv("TINY_CACHE_DIR", "/the/users")  # restored after the test
+    job = WorkerJob("tiny", "tests.added.tiny_backend", "float64", cache_dir=str(tmp_path), cache_env={"TINY_CACHE_DIR": "tiny"})
+    seen = []
+    for run in ("import", 0, 1):
+        _fresh_caches(job, run)
+        seen.append(os.environ["TINY_CACHE_DIR"])
+    assert seen == [str(tmp_path / f"run-{run}" / "tiny") for run in ("import", 0, 1)]
+    assert not any(Path(folder).exists() for folder in seen)  # empty: the library makes them when it compiles

@@ -34,7 +34,7 @@ TITLE = "JAX jit over a NamedSharding mesh"
 POSITION = 1
 ENGINE = "jit over a NamedSharding mesh (GSPMD)"
 PER_LAYOUT = {"jax_devices": None, "jax_processes": None}  # versions() keys each row keeps (None: the rows alone say them)
-HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # XLA's C++ logging: errors only, so that a host's log shows what failed
+HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # C++ logging (XLA's, TensorFlow's): errors only in a host's log, whatever the user set
 
 
 def versions() -> dict[str, str]:

@@ -36,7 +36,7 @@ POSITION = 3
 TARGET = "keras:jax"  # the library it needs, as the registry names it: Keras on its JAX backend
 ABSENT = {"train_step": "fit takes each step; the distribution shards its batches: nothing of its own to show."}
 ENGINE = "keras.distribution.DataParallel on JAX"
-HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # XLA's C++ logging: errors only, so that a host's log shows what failed
+HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # C++ logging (XLA's, TensorFlow's): errors only in a host's log, whatever the user set
 ACTIVATIONS = jax_backend.ACTIVATIONS  # JAX's own: float64 stays float64
 
 

@@ -31,7 +31,7 @@ NAME = "tensorflow"
 TITLE = "TensorFlow MirroredStrategy (one host), MultiWorkerMirroredStrategy (several hosts)"
 POSITION = 2
 ENGINE = "MirroredStrategy (one host), MultiWorkerMirroredStrategy (several)"
-HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # XLA's C++ logging: errors only, so that a host's log shows what failed
+HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # C++ logging (XLA's, TensorFlow's): errors only in a host's log, whatever the user set
 
 
 def versions() -> dict[str, str]:

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from shared.harness.runner import Request
 
 
+def _either(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
 def build_parser() -> Parser:
     titles = [registry.LIBRARIES[n].title for n in registry.listed()]
     p = Parser(prog="compare.py", description=f"Train the same network in {', '.join(titles[:-1])} and {titles[-1]} "
@@ -48,8 +52,9 @@ def build_parser() -> Parser:
     p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
     p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.backend_targets()), "library",
                                                     registry.listed()), default=None,
-                   help=f"all (default: every installed library) or a comma list of {','.join(registry.listed())}; "
-                        "keras means Keras on each installed backend, keras:tensorflow, keras:jax or keras:torch one")
+                   help=f"all (default: every installed library) or a comma list of {','.join(registry.listed())}"
+                        + "".join(f"; {lib.name} means {lib.title} on each installed backend, {_either(lib.targets)} one"
+                                  for lib in registry.LIBRARIES.values() if lib.backends))
     p.add_argument("--arch", type=architecture, help="layer sizes, inputs first, e.g. 2,4,3,1 (default: the task's)")
     p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="hidden activation (default: the task's, tanh)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the task's)")

@@ -52,7 +52,8 @@ def build_parser() -> Parser:
                         "of a cluster would, or a comma list of host counts (default 1; each H must divide each N)")
     p.add_argument("--task", choices=[t for t in TASKS], default=DEFAULT_TASK, help=f"what to train (default {DEFAULT_TASK})")
     p.add_argument("--frameworks", type=choice_list(tuple(registry.ENGINES), "engine", registry.listed_engines()), default=None,
-                   help=f"all (default) or a comma list of {','.join(registry.listed_engines())} (keras = Keras on its JAX backend)")
+                   help=f"all (default) or a comma list of {','.join(registry.listed_engines())}"
+                        + "".join(f"; {e.name} runs on {e.target}" for e in registry.ENGINES.values() if e.target != e.name))
     p.add_argument("--dtype", choices=DTYPES, default="float64", help="default float64")
     p.add_argument("--steps", type=positive_int, help="training steps (default: the task's)")
     p.add_argument("--batch-size", type=positive_int, help="the global batch, split across the workers (default: the task's)")

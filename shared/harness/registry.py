@@ -48,7 +48,7 @@ class Library:
     thread_env: dict[str, str] = field(default_factory=dict)  # THREAD_ENV: variables for --threads N ("{n}"), set before import
     backends: tuple[str, ...] = ()  # BACKENDS: libraries it runs on, each a target "name:backend" ("keras:jax")
     backend_env: str | None = None  # BACKEND_ENV: the variable that picks the backend, read when it is imported
-    import_env: dict[str, object] = field(default_factory=dict)  # IMPORT_ENV: variables it reads when imported (see import_environment)
+    import_env: dict[str, str | None | dict[str, str]] = field(default_factory=dict)  # IMPORT_ENV: see import_environment
     cache_env: dict[str, str] = field(default_factory=dict)  # CACHE_ENV: its on-disk compilation caches → a folder name each
     recorded_env: tuple[str, ...] = ()  # RECORDED_ENV: the user's variables that change how it runs, kept with results
 
@@ -153,8 +153,8 @@ def register(name: str, module: str, requires: str = "numpy") -> None:
 
 def register_engine(name: str, module: str, like: str) -> None:
     """Add a data-parallel engine that is not shipped (the tests' engines that hang or fail on
-    purpose), a variant of the shipped engine `like`: it runs on that engine's library, and its
-    ports, processes and per-layout keys are that engine's (LISTENS, PROCESSES, PER_LAYOUT)."""
+    purpose), a variant of the shipped engine `like` that wraps its file: every fact but its
+    name and module is that engine's (TARGET, ABSENT, LISTENS, PER_LAYOUT, PROCESSES, HOST_ENV)."""
     if name in ENGINES and ENGINES[name].path:
         raise ValueError(f"{name!r} is an implementation file's engine")
     ENGINES[name] = replace(ENGINES[like], name=name, title=f"a test variant of {ENGINES[like].title}", module=module,
@@ -209,28 +209,26 @@ def dtype_skip(target: str, dtype: str) -> str | None:
     return f"{reason}; name {target} to run it anyway" if reason else None
 
 
+def _files_of(target: str) -> list[Library]:
+    """The implementation files a target's process loads: its library's, and a backend's."""
+    return [LIBRARIES[name] for name in split(target) if name and name in LIBRARIES]
+
+
 def thread_environment(target: str, threads: int | None) -> dict[str, str]:
     """The environment variables --threads N sets in a target's worker before it imports its
     library (a BLAS sizes its pool when loaded): its file's THREAD_ENV, and for Keras its
     backend's file's too."""
     if threads is None:
         return {}
-    env: dict[str, str] = {}
-    for name in (n for n in split(target) if n):
-        env |= {k: v.format(n=threads) for k, v in (LIBRARIES[name].thread_env if name in LIBRARIES else {}).items()}
-    return env
-
-
-def _files_of(target: str) -> list[Library]:
-    """The implementation files a target's process loads: its library's, and a backend's."""
-    return [LIBRARIES[name] for name in split(target) if name and name in LIBRARIES]
+    return {k: v.format(n=threads) for library in _files_of(target) for k, v in library.thread_env.items()}
 
 
 def import_environment(target: str, dtype: str) -> dict[str, str | None]:
-    """The variables a target's process sets before it imports its library, which reads them
-    once, then (None: removed, whatever the user's environment says): the variable that picks
-    its backend (BACKEND_ENV), and its files' IMPORT_ENV, each value a string, None, or a
-    {dtype: value} table (unset for a dtype it does not name: JAX's x64 is on for float64 only)."""
+    """The variables a target's process sets before it imports its library, which reads them only
+    then: the variable that picks its backend (BACKEND_ENV), and its files' IMPORT_ENV (a Keras
+    target: Keras' file's and its backend's). A value is a string, None (removed, whatever the
+    user's environment says) or a {dtype: value} table, removed for a dtype it does not name
+    (JAX's x64: on for float64 runs, off otherwise)."""
     env: dict[str, str | None] = dict(backend_environment(target))
     for library in _files_of(target):
         for variable, value in library.import_env.items():

@@ -20,14 +20,14 @@ INSTALL = "pip install numpy"
 MODES = ("eager",)
 # What it would read when imported, and its on-disk compilation cache, declared as JAX's and
 # PyTorch's files declare theirs: the harness sets them in its worker first (versions() says so).
-IMPORT_ENV = {"TINY_X64": {"float64": "1"}, "TINY_CACHE": "off"}
+IMPORT_ENV = {"TINY_X64": {"float64": "1"}, "TINY_CACHE": "off", "TINY_CACHE_FOLDER": None}
 CACHE_ENV = {"TINY_CACHE_DIR": "tiny"}
 
 ACTIVATIONS = reference.ACTIVATIONS
 
 
 def versions() -> dict[str, str]:
-    seen = {name: os.environ.get(name) for name in ("TINY_X64", "TINY_CACHE", "TINY_CACHE_DIR")}
+    seen = {name: os.environ.get(name) for name in ("TINY_X64", "TINY_CACHE", "TINY_CACHE_FOLDER", "TINY_CACHE_DIR")}
     return {"tiny": "0.1 (NumPy " + np.__version__ + ")", "tiny_environment": repr(seen)}
 
 
