@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""nn-rosetta: train the same network in NumPy, PyTorch, TensorFlow, Keras 3 and JAX and show
-that they compute the same thing, and how fast each is. `python compare.py --help`."""
+"""nn-rosetta: train the same network in every library of implementations/ and show that they
+compute what NumPy does, and how fast each is. `python compare.py --help`."""
 
 import sys
 

@@ -23,7 +23,7 @@ NAME = "jax"
 TITLE = "JAX"
 POSITION = 4
 REQUIRES = "jax"
-INSTALL = "pip install jax"
+INSTALL = "pip install jax==0.10.2 jaxlib==0.10.2"
 MODES = ("eager", "compiled")
 # Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
 STEP_CAPS = {"eager": 200}

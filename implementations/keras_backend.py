@@ -50,7 +50,7 @@ NAME = "keras"
 TITLE = "Keras"
 POSITION = 3
 REQUIRES = "keras"
-INSTALL = "pip install keras tensorflow==2.21.0"
+INSTALL = "pip install keras==3.15.1 tensorflow==2.21.0"
 MODES = ("eager", "compiled")
 # Modes of milliseconds per tiny step (2-core CPU): without --steps the default run trains this prefix.
 STEP_CAPS = {"eager": 300, "compiled on torch": 2_000}

@@ -16,7 +16,7 @@ NAME = "numpy"
 TITLE = "NumPy"
 POSITION = 0  # the reference: first in every table
 REQUIRES = "numpy"
-INSTALL = "pip install numpy"
+INSTALL = "pip install numpy==2.4.6"
 MODES = ("eager",)
 # --threads N: set in the worker before NumPy is imported, since its BLAS sizes its pool when loaded.
 THREAD_ENV = {"OMP_NUM_THREADS": "{n}", "OPENBLAS_NUM_THREADS": "{n}", "MKL_NUM_THREADS": "{n}"}

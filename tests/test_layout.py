@@ -107,6 +107,42 @@ def test_pins_agree_between_pyproject_and_lock():
         assert lock[name.lower().replace("_", "-")] == version, dep
 
 
+def readme_layout() -> dict[tuple[str, str | None], str]:
+    """The README's Layout block, as the text of each folder's lines: ("shared", "harness") → its lines."""
+    block = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    sections: dict[tuple[str, str | None], str] = {}
+    top, sub = "", None
+    for line in block.splitlines():
+        if re.match(r"\S+/\s", line + " "):
+            top, sub = line.split("/", 1)[0], None
+        elif re.match(r"  \w+/\s", line + " "):
+            sub = line.split("/", 1)[0].strip()
+        sections[(top, sub)] = sections.get((top, sub), "") + line + "\n"
+    return sections
+
+
+def test_the_readme_layout_names_every_module_in_its_folder():
+    sections = readme_layout()
+    for path in [*(ROOT / "shared").rglob("*.py"), *(ROOT / "implementations").rglob("*.py")]:
+        parts = path.relative_to(ROOT).parts
+        if path.name == "__init__.py" or "__pycache__" in parts:
+            continue
+        section = (parts[0], parts[1] if len(parts) > 2 else None)
+        assert re.search(rf"(?<![\w.]){re.escape(path.name)}", sections.get(section, "")), f"README's Layout: {'/'.join(parts)}"
+
+
+def test_every_install_command_pins_its_package_as_pyproject_does():
+    """A skipped row's install command (INSTALL) installs the versions the project tested."""
+    pins = dict(re.fullmatch(r"([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==(\S+)", dep).groups()
+                for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    for name in registry.FRAMEWORKS:
+        library = registry.LIBRARIES[name]
+        named = dict(re.findall(r"([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==([^\s\"']+)", library.install))
+        assert library.requires in named, f"{name}'s INSTALL does not pin {library.requires}: {library.install}"
+        for package, version in named.items():
+            assert pins.get(package) == version, f"{name}'s INSTALL: {package}=={version}, pyproject: {pins.get(package)}"
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "bash test.sh" in readme and "bash run.sh" in readme
@@ -114,7 +150,8 @@ def test_ci_runs_the_readme_test_command():
 
 
 # Which package may import which: the project's architecture in one table. Lower layers never
-# import higher ones; the implementations see only the contract; nothing imports the command line.
+# import higher ones; the implementations see only the contract and one another (Keras its
+# backend's file, an engine its library's); nothing imports the command line.
 LAYERS = ["shared.contract", "implementations", "shared.reports", "shared.harness", "shared.studies", "shared.commands"]
 
 

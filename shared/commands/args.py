@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from shared.contract.errors import Terminated, UsageError, one_line
 
@@ -204,3 +205,22 @@ def guarded(prog: str, body: Callable[[list[str]], int], argv: list[str]) -> int
             traceback.print_exc()
         print(f"{prog}: internal error: {one_line(exc)} (run with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def first_paragraph(doc: str) -> str:
+    """A module docstring's first paragraph, on one line: a command's --help description."""
+    return " ".join(doc.strip().split("\n\n", 1)[0].split())
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    module: str  # the module whose main(argv) runs it
+    summary: str  # what it does, for compare.py --help
+
+
+SUBCOMMANDS = {  # `compare.py NAME ...` (shared/commands/cli.py dispatches)
+    "scale": Subcommand("shared.commands.scale", "the GPU-vs-CPU scaling study"),
+    "code": Subcommand("shared.commands.code", "the implementations side by side: a page or the terminal"),
+    "parallel": Subcommand("shared.commands.parallel", "data-parallel training on each library's own engine"),
+    "tasks": Subcommand("shared.commands.tasks", "every task × library in one run: the µs/step matrix"),
+}

@@ -7,18 +7,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUBCOMMANDS = {
-    "scale": "shared.commands.scale",  # the GPU-vs-CPU scaling study
-    "code": "shared.commands.code",  # the implementations side by side: a page or the terminal
-    "parallel": "shared.commands.parallel",  # data-parallel training on each library's own engine
-    "tasks": "shared.commands.tasks",  # every task × library in one run: the µs/step matrix
-}
+from shared.commands.args import SUBCOMMANDS
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
-        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
+        return importlib.import_module(SUBCOMMANDS[argv[0]].module).main(argv[1:])
     from shared.commands import compare
 
     return compare.main(argv)

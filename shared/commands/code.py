@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from shared.commands.args import Parser, check_output_path, choice_list, guarded
+from shared.commands.args import Parser, check_output_path, choice_list, first_paragraph, guarded
 from shared.contract.errors import UsageError
 from shared.reports.rows import ParallelRow, RunRow, from_json_rows
 from shared.studies.sidebyside import ROOT, ROWS, SURPRISES, Cell, cells, library_titles
@@ -21,7 +21,7 @@ COLUMN_MIN = 56  # characters a column needs to be readable; narrower terminals 
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="compare.py code", description=__doc__.splitlines()[0])
+    p = Parser(prog="compare.py code", description=first_paragraph(__doc__))
     p.add_argument("function", nargs="?", help=f"a row: {', '.join(ROWS)}")
     p.add_argument("--frameworks", type=choice_list(tuple(library_titles()), "library"), default=None,
                    help="all (default) or a comma list of " + ",".join(library_titles()))

@@ -1,7 +1,8 @@
 """`compare.py` (no sub-command): parse, validate everything before training, run, report.
 
 Exit status: 0 every requested run ok and in parity; 1 a run failed or parity broke;
-2 bad usage or bad input (one line on stderr, no traceback); 130 interrupted.
+2 bad usage or bad input (one line on stderr, no traceback); 130 interrupted by Ctrl-C, 143 by
+SIGTERM (shared/commands/driver.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.commands.args import (
+    SUBCOMMANDS,
     Parser,
     add_report_flags,
     add_threads_flag,
@@ -47,8 +49,8 @@ def build_parser() -> Parser:
     titles = [registry.LIBRARIES[n].title for n in registry.listed()]
     p = Parser(prog="compare.py", description=f"Train the same network in {', '.join(titles[:-1])} and {titles[-1]} "
                "from identical initial weights and sample order; check parity with NumPy and time each library. "
-               "Sub-commands (each with --help): `compare.py scale` the GPU-vs-CPU scaling study, `compare.py code` the "
-               "implementations side by side, `compare.py parallel` data-parallel training on each library's own engine.")
+               "Sub-commands (each with --help): "
+               + "; ".join(f"`compare.py {name}` {sub.summary}" for name, sub in SUBCOMMANDS.items()) + ".")
     p.add_argument("--task", choices=list(TASKS), default="xor", help="what to train (default xor)")
     p.add_argument("--frameworks", type=choice_list((*registry.known(), *registry.backend_targets()), "library",
                                                     registry.listed()), default=None,

@@ -17,6 +17,7 @@ from shared.commands.args import (
     add_report_flags,
     check_report_paths,
     choice_list,
+    first_paragraph,
     guarded,
     positive_float,
     positive_int,
@@ -43,7 +44,7 @@ def worker_counts(text: str) -> list[int]:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="compare.py parallel", description=__doc__.splitlines()[0])
+    p = Parser(prog="compare.py parallel", description=first_paragraph(__doc__))
     p.add_argument("--workers", type=worker_counts, default=[2],
                    help="data-parallel workers N, or a comma list (default 2); one worker always runs too, as the "
                         "single-device baseline")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from shared.contract.interface import DEVICES
+from shared.contract.interface import DEVICES, DTYPES
 from shared.harness import registry
 from shared.reports.rows import SCHEMA, ScaleRow
 from shared.studies.scale import N_FEATURES, SWEEPS, crossovers, figure, growth, markdown, print_tables, run_sweep
@@ -18,14 +18,17 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, choice_list
+    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, choice_list, first_paragraph
     from shared.studies.scale import __doc__ as study
 
-    p = Parser(prog="compare.py scale", description=study.splitlines()[0])
+    p = Parser(prog="compare.py scale", description=first_paragraph(study))
     p.add_argument("--quick", action="store_true", help="a tiny sweep (for tests)")
-    p.add_argument("--frameworks", type=choice_list(registry.listed(), "library"), default=list(registry.listed()))
-    p.add_argument("--device", choices=[*DEVICES, "all"], default="all")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--frameworks", type=choice_list((*registry.listed(), *registry.backend_targets()), "library",
+                                                    registry.listed()), default=list(registry.listed()),
+                   help=f"all (default) or a comma list of {','.join(registry.listed())} or of the targets "
+                        f"{','.join(registry.backend_targets())} (a library on one backend)")
+    p.add_argument("--device", choices=[*DEVICES, "all"], default="all", help="default all (a device no library sees is skipped)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="default float32")
     add_report_flags(p, plots="write the step-time figure into DIR")
     add_threads_flag(p)
     args = p.parse_args(argv)

@@ -14,18 +14,19 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, positive_int, timeout
+    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, first_paragraph, positive_int, timeout
     from shared.commands.compare import build_run
     from shared.commands.driver import run_interruptible
+    from shared.contract.interface import DTYPES
     from shared.harness.environment import describe
     from shared.harness.runner import Harness
     from shared.reports.report import write_reports
     from shared.reports.rows import SCHEMA
     from shared.reports.termtable import report_console
     from shared.studies import every_task
-    from shared.studies.every_task import DTYPES, run_every_task
+    from shared.studies.every_task import run_every_task
 
-    p = Parser(prog="compare.py tasks", description=every_task.__doc__.splitlines()[0])
+    p = Parser(prog="compare.py tasks", description=first_paragraph(every_task.__doc__))
     p.add_argument("--frameworks", default="all", help="as for compare.py (default all)")
     p.add_argument("--dtype", choices=[*DTYPES, "all"], default="all", help="float64, float32 or all (default)")
     p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")

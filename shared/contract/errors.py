@@ -1,4 +1,5 @@
-"""The one error type that means "bad usage or bad input": exit status 2, one line."""
+"""How a run ends early: bad usage or bad input (UsageError: exit status 2, one line), and SIGTERM
+turned into an interrupt (Terminated: exit 143)."""
 
 
 class UsageError(Exception):

@@ -93,7 +93,7 @@ class RunRow(NamesWhatRan, Row):
     steps_run: int = 0
     predictions: list | None = None  # on the task's evaluation inputs
     final_loss: float | None = None
-    max_abs_diff: float | None = None  # the scaled difference from NumPy (see `diff`)
+    max_abs_diff: float | None = None  # the largest absolute difference from NumPy (`diff` has the scaled one, which parity judges)
     timing: dict | None = None  # Timed.summary(), plus "first_call_cache"
     import_s: float | None = None  # seconds to import the library in its fresh worker
     peak_rss_bytes: int | None = None

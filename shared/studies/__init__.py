@@ -1,2 +1,2 @@
-"""The studies built on the harness: the GPU-vs-CPU scaling study, data parallel on each library's
-own engine (harness side and host side), and the implementations side by side."""
+"""The studies built on the harness: the GPU-vs-CPU scaling study, every task in one run, data
+parallel on each library's own engine (harness side and host side), the implementations side by side."""

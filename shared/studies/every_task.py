@@ -19,8 +19,6 @@ from shared.reports.report import number, parity_problem
 from shared.reports.rows import RunRow
 from shared.reports.termtable import Column
 
-DTYPES = ("float64", "float32")
-
 
 @dataclass
 class Cell:
