@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.contract.interface import CONTRACT, PARALLEL_CONTRACT
+from shared.contract.tolerances import tolerance_markdown
 from shared.harness import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +142,13 @@ def test_every_install_command_pins_its_package_as_pyproject_does():
         assert library.requires in named, f"{name}'s INSTALL does not pin {library.requires}: {library.install}"
         for package, version in named.items():
             assert pins.get(package) == version, f"{name}'s INSTALL: {package}=={version}, pyproject: {pins.get(package)}"
+
+
+def test_the_readme_shows_the_tolerances_and_the_parallel_steps_as_written_once():
+    readme = (ROOT / "README.md").read_text()
+    assert tolerance_markdown() in readme
+    steps = readme.split("with the same steps in the same order (", 1)[1].split(";", 1)[0]
+    assert re.findall(r"`(\w+)`", steps) == [f.name for f in PARALLEL_CONTRACT]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -37,8 +37,8 @@ def library_titles() -> dict[str, str]:
 
 
 def engine_titles() -> dict[str, str]:
-    """Every data-parallel engine → its library's title."""
-    return {name: registry.LIBRARIES[name].title for name in registry.listed_engines()}
+    """Every data-parallel engine → the title of the library it runs on (its TARGET's)."""
+    return {name: registry.LIBRARIES[registry.split(registry.ENGINES[name].target)[0]].title for name in registry.listed_engines()}
 
 
 @dataclass(frozen=True)
