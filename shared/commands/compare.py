@@ -8,7 +8,6 @@ SIGTERM (shared/commands/driver.py).
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -213,16 +212,10 @@ def execute(run: Run) -> int:
 
 
 def write_outputs(report: dict, args, console, problem, dataset) -> int:
-    from shared.reports.report import markdown, print_table, write_reports
+    from shared.commands import driver
+    from shared.reports.plots import write_plots
+    from shared.reports.report import markdown, print_table
 
-    if args.plots:
-        from shared.reports.plots import write_plots
-
-        os.makedirs(args.plots, exist_ok=True)
-        written = write_plots(report, problem, dataset, args.plots)
-        report["plots"] = written
-    write_reports(report, args.json, args.markdown, markdown)
-    print_table(report, console, args.wide)
-    if args.plots:
-        console.print(f"Figures: {', '.join(report['plots'])}")
+    driver.write_outputs(report, args, console, markdown, print_table,
+                         lambda report, folder: write_plots(report, problem, dataset, folder))
     return 0 if report["ok"] else 1

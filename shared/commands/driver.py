@@ -2,11 +2,12 @@
 live progress line, Ctrl-C and SIGTERM handled alike (SIGTERM raises like Ctrl-C, so every
 worker or host is stopped on the way out by the code that started it), the partial table of
 what finished, and the exit status: 130 for Ctrl-C, 143 for SIGTERM, no report file written.
-Report flags are checked before the work (shared/commands/args.py) and written whole afterwards
-(shared/reports/report.py)."""
+Report flags are checked before the work (shared/commands/args.py); after it, `write_outputs`
+writes the figures, then every report whole (shared/reports/report.py), then prints the table."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -37,3 +38,20 @@ def run_interruptible(command: str, console: Console, json_to_stdout: bool, work
         return 143 if isinstance(stop, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def write_outputs(report: dict, args, console: Console, markdown: Callable[[dict], str],
+                  print_tables: Callable[[dict, Console, bool], None],
+                  figures: Callable[[dict, str], list[str]] | None = None) -> None:
+    """After the work: the figures where --plots asked (`figures(report, folder)` returns the
+    files it wrote, which the reports then list), the reports (--json, --markdown), each
+    written whole, and the terminal table, with where the figures went."""
+    from shared.reports.report import write_reports
+
+    if args.plots and figures:
+        os.makedirs(args.plots, exist_ok=True)
+        report["plots"] = figures(report, args.plots)
+    write_reports(report, args.json, args.markdown, markdown)
+    print_tables(report, console, args.wide)
+    if report.get("plots"):
+        console.print(f"Figures: {', '.join(report['plots'])}")

@@ -33,9 +33,8 @@ def _main(argv: list[str]) -> int:
     add_threads_flag(p)
     args = p.parse_args(argv)
     check_report_paths(args)
-    from shared.commands.driver import run_interruptible
+    from shared.commands.driver import run_interruptible, write_outputs
     from shared.harness.environment import describe
-    from shared.reports.report import write_reports
     from shared.reports.termtable import report_console
 
     sweep = SWEEPS["quick" if args.quick else "default"]
@@ -67,10 +66,8 @@ def _main(argv: list[str]) -> int:
     environment = describe(versions, next((f["gpu"] for f in facts.values() if f.get("gpu")), None))
     report = {"schema": SCHEMA, "config": config, "environment": environment, "rows": rows, "crossovers": crossovers(rows),
               "growth": growth(rows)}
-    if args.plots:
-        os.makedirs(args.plots, exist_ok=True)
-        report["plots"] = [figure(report, os.path.join(args.plots, "scale_step_time.png"))]
-    write_reports(report, args.json, args.markdown, markdown)
-    print_tables(report, console, args.wide)  # nothing when the JSON goes to stdout: the console is quiet then
+    # nothing printed when the JSON goes to stdout: the console is quiet then
+    write_outputs(report, args, console, markdown, print_tables,
+                  lambda report, folder: [figure(report, os.path.join(folder, "scale_step_time.png"))])
     failed = [r for r in rows if r.status == "failed" or r.parity_ok is False]
     return 1 if failed else 0

@@ -16,11 +16,10 @@ def main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, first_paragraph, positive_int, timeout
     from shared.commands.compare import build_run
-    from shared.commands.driver import run_interruptible
+    from shared.commands.driver import run_interruptible, write_outputs
     from shared.contract.interface import DTYPES
     from shared.harness.environment import describe
     from shared.harness.runner import Harness
-    from shared.reports.report import write_reports
     from shared.reports.rows import SCHEMA
     from shared.reports.termtable import report_console
     from shared.studies import every_task
@@ -75,9 +74,6 @@ def _main(argv: list[str]) -> int:
     environment = describe(versions) | {"threads": threads}
     report = {"schema": SCHEMA, "config": config, "environment": environment, "cells": cells, "runs": reports,
               "ok": all(r["ok"] for r in reports), "verdict": every_task.verdict(cells)}
-    if args.plots:
-        os.makedirs(args.plots, exist_ok=True)
-        report["plots"] = [every_task.figure(report, os.path.join(args.plots, "every_task.png"))]
-    write_reports(report, args.json, args.markdown, every_task.markdown)
-    every_task.print_tables(report, console, args.wide)
+    write_outputs(report, args, console, every_task.markdown, every_task.print_tables,
+                  lambda report, folder: [every_task.figure(report, os.path.join(folder, "every_task.png"))])
     return 0 if report["ok"] else 1
