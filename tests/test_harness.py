@@ -219,6 +219,26 @@ def test_two_identical_runs_are_bit_identical(library, mode):
     assert np.array_equal(first.loss_history, second.loss_history)
 
 
+def test_a_figure_that_fails_costs_only_itself(tmp_path, monkeypatch, capsys):
+    """--plots with a figure that raises: the reports are still written, one line says why, exit 1."""
+    import json
+
+    from shared.reports import plots
+
+    def broken(*args):
+        raise RuntimeError("no room for the legend")
+
+    monkeypatch.setattr(plots, "write_plots", broken)
+    code = cli.main(["--frameworks", "numpy", "--steps", "20", "--repeat", "1", "--device", "cpu", "--json",
+                     str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md"), "--plots", str(tmp_path / "figures")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["ok"] and "plots" not in report and (tmp_path / "r.md").read_text()
+    assert err[-1] == ("compare.py: the figures could not be drawn (RuntimeError: no room for the legend); "
+                       "the reports were written")
+
+
 def test_markdown_and_every_figure(tmp_path):
     from matplotlib.image import imread
 

@@ -216,6 +216,6 @@ def write_outputs(report: dict, args, console, problem, dataset) -> int:
     from shared.reports.plots import write_plots
     from shared.reports.report import markdown, print_table
 
-    driver.write_outputs(report, args, console, markdown, print_table,
-                         lambda report, folder: write_plots(report, problem, dataset, folder))
-    return 0 if report["ok"] else 1
+    drawn = driver.write_outputs("compare.py", report, args, console, markdown, print_table,
+                                 lambda report, folder: write_plots(report, problem, dataset, folder))
+    return 0 if report["ok"] and drawn else 1

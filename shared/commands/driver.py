@@ -40,18 +40,28 @@ def run_interruptible(command: str, console: Console, json_to_stdout: bool, work
         signal.signal(signal.SIGTERM, previous)
 
 
-def write_outputs(report: dict, args, console: Console, markdown: Callable[[dict], str],
+def write_outputs(command: str, report: dict, args, console: Console, markdown: Callable[[dict], str],
                   print_tables: Callable[[dict, Console, bool], None],
-                  figures: Callable[[dict, str], list[str]] | None = None) -> None:
+                  figures: Callable[[dict, str], list[str]] | None = None) -> bool:
     """After the work: the figures where --plots asked (`figures(report, folder)` returns the
     files it wrote, which the reports then list), the reports (--json, --markdown), each
-    written whole, and the terminal table, with where the figures went."""
+    written whole, and the terminal table, with where the figures went. A figure that fails
+    costs only itself: the reports are still written (without `plots`) and one line on stderr
+    says why; False then, and the command exits 1 (what --plots asked for was not made)."""
+    from shared.contract.errors import one_line
     from shared.reports.report import write_reports
 
+    failed = None
     if args.plots and figures:
         os.makedirs(args.plots, exist_ok=True)
-        report["plots"] = figures(report, args.plots)
+        try:
+            report["plots"] = figures(report, args.plots)
+        except Exception as exc:
+            failed = one_line(exc)
     write_reports(report, args.json, args.markdown, markdown)
     print_tables(report, console, args.wide)
     if report.get("plots"):
         console.print(f"Figures: {', '.join(report['plots'])}")
+    if failed:
+        print(f"{command}: the figures could not be drawn ({failed}); the reports were written", file=sys.stderr)
+    return failed is None

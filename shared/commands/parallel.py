@@ -113,18 +113,10 @@ def _main(argv: list[str]) -> int:
                                stopped="every host process stopped; ")
     if isinstance(report, int):
         return report
-    if args.plots:
-        from shared.studies.parallel_report import figure
+    from shared.commands.driver import write_outputs
+    from shared.studies.parallel_report import figure
 
-        os.makedirs(args.plots, exist_ok=True)
-        report["plots"] = [os.path.join(args.plots, "parallel_step_time.png")]
-    from shared.reports.report import write_reports
-
-    write_reports(report, args.json, args.markdown, markdown)
-    if args.plots:
-        figure(report, report["plots"][0])  # after the reports: a failing figure costs only itself
-    print_table(report, console, args.wide)
-    if args.plots:
-        console.print(f"Figure: {report['plots'][0]}")
-    return 0 if report["ok"] else 1
+    drawn = write_outputs("compare.py parallel", report, args, console, markdown, print_table,
+                          lambda report, folder: [figure(report, os.path.join(folder, "parallel_step_time.png"))])
+    return 0 if report["ok"] and drawn else 1
 

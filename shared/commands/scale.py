@@ -67,7 +67,7 @@ def _main(argv: list[str]) -> int:
     report = {"schema": SCHEMA, "config": config, "environment": environment, "rows": rows, "crossovers": crossovers(rows),
               "growth": growth(rows)}
     # nothing printed when the JSON goes to stdout: the console is quiet then
-    write_outputs(report, args, console, markdown, print_tables,
-                  lambda report, folder: [figure(report, os.path.join(folder, "scale_step_time.png"))])
+    drawn = write_outputs("compare.py scale", report, args, console, markdown, print_tables,
+                          lambda report, folder: [figure(report, os.path.join(folder, "scale_step_time.png"))])
     failed = [r for r in rows if r.status == "failed" or r.parity_ok is False]
-    return 1 if failed else 0
+    return 1 if failed or not drawn else 0

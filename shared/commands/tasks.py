@@ -74,6 +74,6 @@ def _main(argv: list[str]) -> int:
     environment = describe(versions) | {"threads": threads}
     report = {"schema": SCHEMA, "config": config, "environment": environment, "cells": cells, "runs": reports,
               "ok": all(r["ok"] for r in reports), "verdict": every_task.verdict(cells)}
-    write_outputs(report, args, console, every_task.markdown, every_task.print_tables,
-                  lambda report, folder: [every_task.figure(report, os.path.join(folder, "every_task.png"))])
-    return 0 if report["ok"] else 1
+    drawn = write_outputs("compare.py tasks", report, args, console, every_task.markdown, every_task.print_tables,
+                          lambda report, folder: [every_task.figure(report, os.path.join(folder, "every_task.png"))])
+    return 0 if report["ok"] and drawn else 1
