@@ -177,8 +177,7 @@ class Harness:
         module = registry.LIBRARIES[registry.split(target)[0]].module
         while pending:
             facts, done = None, 0
-            job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug, threads=self.request.threads,
-                            environment=registry.thread_environment(target, self.request.threads))
+            job = WorkerJob(target, module, self.problem.spec.dtype, self.request.debug, threads=self.request.threads)
             self.progress.show(library_name(target), "importing", self.place)
             try:
                 with Worker(job, self.request.timeout) as worker:

@@ -52,9 +52,10 @@ class WorkerJob:
     cache_dir: str | None = None  # a fresh, empty folder for compilation caches (made and removed by `Worker`)
     mark: str | None = None  # carried by every process the worker starts (shared/harness/processes.py)
     threads: int | None = None  # --threads: the library's own counts (its set_threads), else its defaults
-    environment: dict[str, str] = field(default_factory=dict)  # set before the library is imported (--threads)
     # Filled in by `Worker` from the target's files, in the harness (a spawned worker's registry
-    # knows only the shipped libraries): variables read at import (None: unset), cache folders.
+    # knows only the shipped libraries): --threads' variables (THREAD_ENV), the variables read at
+    # import (None: unset), the cache folders.
+    environment: dict[str, str] = field(default_factory=dict)
     import_env: dict[str, str | None] = field(default_factory=dict)
     cache_env: dict[str, str] = field(default_factory=dict)
 
@@ -220,6 +221,7 @@ class Worker:
         from shared.harness import registry
 
         self.job = replace(job, cache_dir=tempfile.mkdtemp(prefix="nn-rosetta-cache-"), mark=new_mark(),
+                           environment=registry.thread_environment(job.target, job.threads),
                            import_env=registry.import_environment(job.target, job.dtype),
                            cache_env=registry.cache_folders(job.target))
         self.timeout = timeout

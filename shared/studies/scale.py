@@ -146,8 +146,7 @@ def _sweep_in_worker(name: str, pending: list, sweep: dict, dtype: str, progress
     and its result is the row of each sweep: the same program, timed twice, would differ only
     by the machine's noise."""
     progress.show(name, "importing", place)
-    job = WorkerJob(name, registry.LIBRARIES[registry.split(name)[0]].module, dtype, threads=threads,
-                    environment=registry.thread_environment(name, threads))
+    job = WorkerJob(name, registry.LIBRARIES[registry.split(name)[0]].module, dtype, threads=threads)
     stopped: dict[tuple[str, str], str] = {}  # per device and sweep: why its larger sizes are not measured
     done = 0
     try:
