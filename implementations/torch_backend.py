@@ -16,6 +16,7 @@ bias apart, so the seed's W maps to weight = W[1:].T and bias = W[0].
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -271,10 +272,34 @@ def weights_of(model: torch.nn.Sequential) -> list[np.ndarray]:
     return [np.vstack([m.bias.detach().cpu().numpy()[None, :], m.weight.detach().cpu().numpy().T]) for m in linears]
 
 
+@functools.cache
+def probe_machine() -> None:
+    """Inductor's one-time checks of this machine, made before the first call is timed: which
+    vector instruction sets g++ can build and load (six small C++ builds, ~11 s of a cold first
+    call on the 2-core machine, README). Inductor keeps their results in its cache folder, so a
+    run's empty folder (CACHE_ENV) would have every run pay them again; they are checked against
+    Inductor's default folder instead, where they stay between processes as on any machine that
+    has compiled once, and where Inductor keeps its precompiled headers whatever the variable
+    says. Nothing of the program itself is compiled here: its first call stays cold."""
+    from torch._inductor.cpu_vec_isa import valid_vec_isa_list  # cached for the process
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    run_folder = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = default_cache_dir()
+    try:
+        valid_vec_isa_list()
+    finally:
+        if run_folder is None:
+            del os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = run_folder
+
+
 class Compiled:
     """Compiled mode's program: the whole schedule, or (after a refusal) the step alone."""
 
     def __init__(self, model: torch.nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...]):
+        probe_machine()
         # Dynamo caches compiled variants per function and gives up after 8; each problem
         # starts from an empty cache and a program specialised to its fixed shapes.
         torch._dynamo.reset()

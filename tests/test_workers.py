@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_compare
+from conftest import LOADED, run_compare
 from test_harness import live_children
 
 STEPS = ["--steps", "20", "--repeat", "1", "--device", "cpu"]
@@ -91,3 +91,36 @@ def test_each_run_points_its_librarys_caches_at_folders_of_its_own(monkeypatch, 
         seen.append(os.environ["TINY_CACHE_DIR"])
     assert seen == [str(tmp_path / f"run-{run}" / "tiny") for run in ("import", 0, 1)]
     assert not any(Path(folder).exists() for folder in seen)  # empty: the library makes them when it compiles
+
+
+PROBE_OUTSIDE = """
+import os
+from pathlib import Path
+from torch._inductor.cpu_vec_isa import valid_vec_isa_list
+from implementations import torch_backend
+from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
+
+folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+task = TASKS["xor"]
+data = load_dataset(task)
+torch_backend.prepare(build_problem(task, data, default_sizes(task, data), steps=2), "compiled", "cpu")  # torch.compile is lazy
+files = [p for p in Path(folder).rglob("*") if p.is_file()]  # Dynamo makes the folder when imported, and leaves it empty
+print(valid_vec_isa_list.cache_info().currsize, os.environ["TORCHINDUCTOR_CACHE_DIR"] == folder, len(files))
+"""
+
+
+@pytest.mark.skipif("torch" not in LOADED, reason="PyTorch is not installed")
+def test_pytorchs_machine_probes_are_made_before_the_first_call_and_outside_the_runs_folder(tmp_path):
+    """Inductor checks once which vector instruction sets g++ can build (six C++ builds, ~11 s):
+    a machine's fact, kept in Inductor's default folder, not the program's compile. In a fresh
+    process with a run's empty cache folder (as in a worker), `prepare` makes the checks (so the
+    timed first call does not) and leaves the run's folder empty and its variable as it was."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "run-0" / "inductor")}
+    done = subprocess.run([sys.executable, "-c", PROBE_OUTSIDE], cwd=Path(__file__).parents[1], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "True", "0"], done.stdout  # probed; the run's variable and folder untouched

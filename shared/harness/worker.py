@@ -127,8 +127,8 @@ def _prepare_process(job: WorkerJob) -> None:
     # its persistent compilation cache off (its file's IMPORT_ENV; registry.import_environment).
     registry.apply_environment(os.environ, job.import_env)
     # Cold first calls: nothing compiled by an earlier run can be found. PyTorch's Inductor and
-    # Triton keep their caches on disk between processes (a warm cache saves ~9 s of a 13 s first
-    # call, see README); here every run starts from an empty folder (_fresh_caches).
+    # Triton keep their caches on disk between processes (a warm cache skips a program's C++
+    # build, see README); here every run starts from an empty folder (_fresh_caches).
     _fresh_caches(job, "import")  # for anything compiled while importing
 
 
