@@ -280,14 +280,18 @@ def probe_machine() -> None:
     run's empty folder (CACHE_ENV) would have every run pay them again; they are checked against
     Inductor's default folder instead, where they stay between processes as on any machine that
     has compiled once, and where Inductor keeps its precompiled headers whatever the variable
-    says. Nothing of the program itself is compiled here: its first call stays cold."""
+    says. Nothing of the program itself is compiled here: its first call stays cold. CPU only
+    (on a GPU Inductor writes Triton, not C++). A probe that fails (no g++) is left to the
+    compile, which meets the same problem on the first call and reports or falls back as before."""
+    run_folder = os.environ.get("TORCHINDUCTOR_CACHE_DIR")  # before the imports, which set it (Inductor writes the folder it uses)
     from torch._inductor.cpu_vec_isa import valid_vec_isa_list  # cached for the process
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-    run_folder = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = default_cache_dir()
     try:
         valid_vec_isa_list()
+    except Exception:  # left to the first call, which reports it (see the docstring)
+        pass
     finally:
         if run_folder is None:
             del os.environ["TORCHINDUCTOR_CACHE_DIR"]
@@ -299,7 +303,8 @@ class Compiled:
     """Compiled mode's program: the whole schedule, or (after a refusal) the step alone."""
 
     def __init__(self, model: torch.nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...]):
-        probe_machine()
+        if data[0].device.type == "cpu":
+            probe_machine()
         # Dynamo caches compiled variants per function and gives up after 8; each problem
         # starts from an empty cache and a program specialised to its fixed shapes.
         torch._dynamo.reset()

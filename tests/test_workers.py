@@ -124,3 +124,13 @@ def test_pytorchs_machine_probes_are_made_before_the_first_call_and_outside_the_
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["1", "True", "0"], done.stdout  # probed; the run's variable and folder untouched
+
+
+@pytest.mark.skipif("torch" not in LOADED, reason="PyTorch is not installed")
+def test_pytorchs_machine_probes_leave_an_unset_cache_variable_unset(monkeypatch):
+    """In a process the harness did not start (the tests' own), the variable is unset: it stays so."""
+    import os
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    LOADED["torch"].probe_machine.__wrapped__()  # past its once-per-process cache
+    assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ
