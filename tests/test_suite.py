@@ -4,6 +4,7 @@ shared run without its group's mark fails, saying so (tests/shared_runs.py)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -114,3 +115,22 @@ def test_a_reader_of_a_shared_run_without_its_mark_fails_saying_so(tmp_path):
 def test_the_project_runs_that_check_on_every_test(request):
     """conftest.py's autouse `check_marks` is the check above (this test is checked too)."""
     assert "check_marks" in request.fixturenames
+
+
+def test_only_the_processes_that_collect_tests_load_the_libraries():
+    """conftest.py loads every library in the processes that run tests, and not in xdist's
+    controller, where the imports only held up the start of test.sh's two test processes."""
+    from types import SimpleNamespace
+
+    from conftest import LOADED, collects_tests
+
+    def config(numprocesses=None, worker=False, xdist=True):
+        option = SimpleNamespace(**({"numprocesses": numprocesses} if xdist else {}))
+        return SimpleNamespace(option=option, **({"workerinput": {}} if worker else {}))
+
+    assert not collects_tests(config(2))  # test.sh's controller
+    assert collects_tests(config(2, worker=True)) and collects_tests(config(0)) and collects_tests(config(xdist=False))
+    assert "numpy" in LOADED  # this process runs tests: it loaded them
+    if os.environ.get("PYTEST_XDIST_WORKER") and Path(f"/proc/{os.getppid()}/maps").exists():
+        # The controller that started this process: PyTorch's library is not in its memory.
+        assert "libtorch" not in Path(f"/proc/{os.getppid()}/maps").read_text()
