@@ -15,27 +15,29 @@ from shared.contract.tasks import TASKS, build_problem, default_sizes, load_data
 from shared.contract.tolerances import scaled_diff
 from shared.harness import registry
 
-LOADED = {}  # filled by pytest_configure, before any test module is imported
+LOADED = {}  # filled by load_libraries, before the first test module is collected
 MISSING = {}
 
 
-def collects_tests(config) -> bool:
-    """Whether this pytest process collects and runs tests: all do but pytest-xdist's controller,
-    which starts the test processes (test.sh's two, `-n 2`) and hands the tests out."""
-    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
-
-
-def pytest_configure(config) -> None:
-    """Load every library in each process that collects tests. Not in xdist's controller: there
-    the imports (TensorFlow, PyTorch, JAX, Keras; ~8 CPU-s) only delayed the start of the test
-    processes (a one-file `-n 2` run: 22-24 s before, 11.5 s without them)."""
-    if not collects_tests(config):
+def load_libraries() -> None:
+    """Every library, in the registry's order, once per process."""
+    if LOADED or MISSING:
         return
     for name in registry.FRAMEWORKS:
         try:
             LOADED[name] = registry.load(name)
         except registry.MissingLibraryError as exc:
             MISSING[name] = str(exc)
+
+
+def pytest_collectstart(collector) -> None:
+    """The libraries are loaded where tests are collected, when collection reaches tests/ (before
+    any test module is imported): in each test process, and not in pytest-xdist's controller,
+    which in test.sh's runs only hands the tests out. There the imports (TensorFlow, PyTorch, JAX,
+    Keras; ~8 CPU-s) only delayed the start of both test processes (a one-file run on two
+    processes: 22-24 s with them, 10-11.5 s without)."""
+    load_libraries()
+
 
 LIBRARIES = [n for n in registry.FRAMEWORKS if n != "numpy"]
 

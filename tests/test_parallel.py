@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 import shared_runs
+from conftest import problem_for
 
 from shared.commands import parallel as command
 from shared.contract.tolerances import tolerance
 from shared.harness import registry
 from shared.studies import parallel, parallel_report
 from shared.studies.parallel_report import Study, _parts_problem
-from tests.conftest import problem_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = list(registry.SHIPPED_ENGINES)
