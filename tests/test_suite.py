@@ -4,6 +4,7 @@ shared run without its group's mark fails, saying so (tests/shared_runs.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -124,8 +125,6 @@ def test_only_the_processes_that_collect_tests_load_the_libraries():
     in this process; under xdist, not in the controller that started it, where the imports only
     held up the start of test.sh's two test processes: no native library of theirs is in the
     controller's memory."""
-    import importlib.util
-
     from conftest import LOADED
 
     assert "numpy" in LOADED  # this process collected tests: it loaded them
