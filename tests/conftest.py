@@ -41,6 +41,12 @@ def pytest_collectstart(collector) -> None:
 
 LIBRARIES = [n for n in registry.FRAMEWORKS if n != "numpy"]
 
+# The real library run beside a failing, missing or test-only one where what is checked is that
+# the other library's rows are untouched (the harness's failure paths, the every-task matrix, the
+# figures): MLX, whose worker starts in about 0.5 CPU-s against JAX's 3.5 (2-core machine). Tests
+# of something JAX itself has (its step cap, its GPU, its weight in memory) name JAX.
+BESIDE = "mlx"
+
 
 def library_mode_params(modes=("eager", "compiled")):
     """(library, mode) for every library and mode; a missing library is skipped with its install command."""

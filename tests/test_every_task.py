@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import BESIDE
+
 from shared.commands import cli
 from shared.contract.tasks import TASKS
 from shared.studies import every_task
@@ -12,19 +14,19 @@ from shared.studies import every_task
 
 def test_every_task_in_one_run_with_the_matrix_and_figure(tmp_path, capsys):
     path, md = tmp_path / "t.json", tmp_path / "t.md"
-    code = cli.main(["tasks", "--frameworks", "numpy,jax", "--dtype", "float32", "--repeat", "1", "--json", str(path),
+    code = cli.main(["tasks", "--frameworks", f"numpy,{BESIDE}", "--dtype", "float32", "--repeat", "1", "--json", str(path),
                      "--markdown", str(md), "--plots", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     report = json.loads(path.read_text())
     cells = {(c["task"], c["target"]): c for c in report["cells"]}
-    assert set(cells) == {(task, target) for task in TASKS for target in ("numpy", "jax")}
+    assert set(cells) == {(task, target) for task in TASKS for target in ("numpy", BESIDE)}
     for (_, target), cell in cells.items():
         assert cell["status"] == "ok" and cell["step_us_median"] > 0 and cell["dtype"] == "float32"
         assert cell["mode"] == ("eager" if target == "numpy" else "compiled")
         assert target == "numpy" or cell["parity_ok"] is True
     assert [r["task"] for r in report["runs"]] == list(TASKS) and all(r["ok"] for r in report["runs"])
     text = md.read_text()
-    assert "## float32" in text and "| jax | compiled |" in text and report["verdict"] in text
+    assert "## float32" in text and f"| {BESIDE} | compiled |" in text and report["verdict"] in text
     assert (tmp_path / "every_task.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import shared_runs
 from conftest import (
+    BESIDE,
     LOADED,
     MISSING,
     ON_EVERY_LIBRARY_IN_FLOAT64,
@@ -138,10 +139,10 @@ def test_default_step_cap_runs_a_prefix_checked_at_the_same_step(tmp_path):
 
 
 def test_missing_library_with_all_is_skipped_with_install_command(tmp_path, monkeypatch):
-    """Every library but NumPy and JAX missing (a worker per installed library costs seconds):
-    each is a skipped row with its install command, and JAX still runs."""
+    """Every library but NumPy and one other missing (a worker per installed library costs
+    seconds): each is a skipped row with its install command, and the other still runs."""
     real = registry.installed
-    monkeypatch.setattr(registry, "installed", lambda name: name in ("numpy", "jax") and real(name))
+    monkeypatch.setattr(registry, "installed", lambda name: name in ("numpy", BESIDE) and real(name))
     code, report = run_compare(tmp_path, "--frameworks", "all", "--steps", "10", "--repeat", "1", "--mode", "eager",
                                "--device", "cpu")
     assert code == 0
@@ -150,20 +151,20 @@ def test_missing_library_with_all_is_skipped_with_install_command(tmp_path, monk
     assert len(tf_rows) == 1 and tf_rows[0]["status"] == "skipped"
     assert "pip install tensorflow" in tf_rows[0]["reason"]
     for row in report["runs"]:
-        if row["framework"] not in ("numpy", "jax"):
+        if row["framework"] not in ("numpy", BESIDE):
             name = row["framework"]
             assert row["status"] == "skipped" and registry.LIBRARIES[name].install in row["reason"], row
-    assert any(r["framework"] == "jax" and r["status"] == "ok" for r in report["runs"])
+    assert any(r["framework"] == BESIDE and r["status"] == "ok" for r in report["runs"])
 
 
 def test_one_library_failing_keeps_the_others(tmp_path, fake_library):
     fake_library("raises")
-    code, report = run_compare(tmp_path, "--frameworks", "numpy,raises,jax", "--steps", "20", "--repeat", "1", "--device", "cpu")
+    code, report = run_compare(tmp_path, "--frameworks", f"numpy,raises,{BESIDE}", "--steps", "20", "--repeat", "1", "--device", "cpu")
     assert code == 1
     failed = [r for r in report["runs"] if r["framework"] == "raises"]
     assert [r["mode"] for r in failed] == ["eager", "compiled"]
     assert all(r["status"] == "failed" and r["reason"] == "RuntimeError: simulated crash" for r in failed)
-    others = [r for r in report["runs"] if r["framework"] == "jax"]
+    others = [r for r in report["runs"] if r["framework"] == BESIDE]
     assert len(others) == 2 and all(r["status"] == "ok" and r["max_abs_diff"] < 1e-9 for r in others)
 
 
@@ -243,8 +244,8 @@ def test_markdown_and_every_figure(tmp_path):
     from matplotlib.image import imread
 
     for task in ("xor", "linear", "sine"):
-        args = ["--task", task, "--frameworks", "numpy,jax", "--steps", "300", "--repeat", "1", "--device", "cpu",
-                "--mode", "compiled",  # every figure is drawn from the runs there are; JAX's eager adds only seconds
+        args = ["--task", task, "--frameworks", f"numpy,{BESIDE}", "--steps", "300", "--repeat", "1", "--device", "cpu",
+                "--mode", "compiled",  # every figure is drawn from the runs there are; an eager run adds only seconds
                 "--plots", str(tmp_path / "plots"), "--markdown", str(tmp_path / f"{task}.md")]
         assert cli.main(args) == 0
     names = sorted(os.listdir(tmp_path / "plots"))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import LOADED, run_compare
+from conftest import BESIDE, LOADED, run_compare
 from test_harness import live_children
 
 STEPS = ["--steps", "20", "--repeat", "1", "--device", "cpu"]
@@ -21,12 +21,12 @@ STEPS = ["--steps", "20", "--repeat", "1", "--device", "cpu"]
 ])
 def test_a_dying_worker_costs_one_row(tmp_path, fake_library, name, reason):
     fake_library(name)
-    code, report = run_compare(tmp_path, "--frameworks", f"numpy,{name},jax", *STEPS)
+    code, report = run_compare(tmp_path, "--frameworks", f"numpy,{name},{BESIDE}", *STEPS)
     assert code == 1
     rows = {(r["framework"], r["mode"]): r for r in report["runs"]}
     assert rows[(name, "eager")]["status"] == "failed" and rows[(name, "eager")]["reason"] == reason
     assert rows[(name, "compiled")]["status"] == "ok" and rows[(name, "compiled")]["parity_ok"]  # a fresh worker ran it
-    assert rows[("jax", "eager")]["status"] == rows[("jax", "compiled")]["status"] == "ok"
+    assert rows[(BESIDE, "eager")]["status"] == rows[(BESIDE, "compiled")]["status"] == "ok"
     assert live_children() == []
 
 
