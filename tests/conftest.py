@@ -41,10 +41,11 @@ def pytest_collectstart(collector) -> None:
 
 LIBRARIES = [n for n in registry.FRAMEWORKS if n != "numpy"]
 
-# The real library run beside a failing, missing or test-only one where what is checked is that
-# the other library's rows are untouched (the harness's failure paths, the every-task matrix, the
-# figures): MLX, whose worker starts in about 0.5 CPU-s against JAX's 3.5 (2-core machine). Tests
-# of something JAX itself has (its step cap, its GPU, its weight in memory) name JAX.
+# The real library beside NumPy where what a test checks is the harness, not the library: its
+# failure paths (the other library's rows untouched), the JSON shape of the non-XOR tasks, the
+# every-task matrix, the figures. MLX, because its worker is the cheapest to start and run: about
+# 0.4 CPU-s a worker against JAX's 2.5 (the mean over a full suite's workers, 2-core machine,
+# 2026-12-03). Tests of something JAX has (its step cap, its GPU, its weight in memory) name JAX.
 BESIDE = "mlx"
 
 

@@ -83,11 +83,11 @@ def test_json_shape_for_every_task(task, tmp_path, request):
         code, report = shared_runs.read(request, "every_library_on_xor")
     else:
         code, report = run_compare(tmp_path, "--task", task, "--steps", "20", "--repeat", "2", "--mode", "eager",
-                                   "--device", "cpu", "--frameworks", "numpy,torch,jax")
+                                   "--device", "cpu", "--frameworks", f"numpy,torch,{BESIDE}")
     assert code == 0
     problem = problem_for(task, steps=20)
     check_shape(report, problem.x_eval.shape[0], problem.spec.n_outputs)
-    expected = registry.FRAMEWORKS if task == "xor" else ("numpy", "torch", "jax")
+    expected = registry.FRAMEWORKS if task == "xor" else ("numpy", "torch", BESIDE)
     assert list(dict.fromkeys(r["framework"] for r in report["runs"])) == [n for n in expected if n not in MISSING]
     assert report["runs"][0]["timing"]["repeats"] == 2
 
@@ -245,7 +245,7 @@ def test_markdown_and_every_figure(tmp_path):
 
     for task in ("xor", "linear", "sine"):
         args = ["--task", task, "--frameworks", f"numpy,{BESIDE}", "--steps", "300", "--repeat", "1", "--device", "cpu",
-                "--mode", "compiled",  # every figure is drawn from the runs there are; an eager run adds only seconds
+                "--mode", "compiled",  # every figure is drawn from the runs there are; eager runs would add only time
                 "--plots", str(tmp_path / "plots"), "--markdown", str(tmp_path / f"{task}.md")]
         assert cli.main(args) == 0
     names = sorted(os.listdir(tmp_path / "plots"))
