@@ -157,6 +157,29 @@ def test_every_engine_as_two_hosts_equals_numpy_in_float32(every_engine_as_two_h
     assert started_for(os.getpid()) == []
 
 
+@pytest.mark.skipif(registry.engine_missing("keras") is not None or not registry.installed("tensorflow"),
+                    reason="needs Keras' engine and TensorFlow installed beside it")
+def test_keras_seeds_its_hosts_without_importing_tensorflow():
+    """`keras.distribution.initialize` ends in `keras.utils.set_random_seed`, which imports
+    TensorFlow wherever it is installed; the engine's `tensorflow_hidden` keeps it out of a JAX
+    host (a fresh process: in this one TensorFlow is already imported) and seeds the rest."""
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import keras
+        from implementations.parallel import keras_parallel
+        with keras_parallel.tensorflow_hidden():
+            keras.utils.set_random_seed(7)
+        drawn = np.random.rand()
+        np.random.seed(7)
+        print("tensorflow" in sys.modules, drawn == np.random.rand(), sys.modules.get("tensorflow", 0) is None)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=parallel.host_env("keras", "float32", "test"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "True", "False"]  # not imported, NumPy seeded, nothing left hidden
+
+
 # ---------------------------------------------------------------- bad input: exit 2, one line, nothing started
 
 

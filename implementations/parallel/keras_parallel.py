@@ -14,11 +14,15 @@ Surprises:
 - With several hosts, `fit` wants a per-process batch size (it assembles the global batch
   from every process's part) and NumPy input only after `auto_shard_dataset = False`.
 - The device count is fixed when JAX starts: `configure` must run before any Keras work.
+- `keras.distribution.initialize` seeds TensorFlow too whenever it is installed, importing it
+  into a JAX process (see `tensorflow_hidden`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -66,11 +70,31 @@ def configure(layout, dtype: str) -> None:
     jax.config.update("jax_default_matmul_precision", "highest")
 
 
+@contextlib.contextmanager
+def tensorflow_hidden():
+    """After the rendezvous, `initialize` agrees a random seed between the processes and hands it to
+    `keras.utils.set_random_seed`, which also seeds TensorFlow whenever TensorFlow can be imported:
+    its import, about 3 CPU-s a host on the 2-core machine, for a process that trains on JAX from
+    NumPy arrays and draws nothing at random. For that call an import of TensorFlow fails, so
+    Keras takes it as absent (and keeps that answer for the process); Python's and NumPy's
+    generators are seeded as before."""
+    if "tensorflow" in sys.modules:  # already imported (or already hidden): nothing to save
+        yield
+        return
+    sys.modules["tensorflow"] = None  # `import tensorflow` now raises ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get("tensorflow", 0) is None:
+            del sys.modules["tensorflow"]
+
+
 def join(layout) -> keras.distribution.DataParallel:
     """The rendezvous (several hosts only), then the distribution over every worker's device."""
     if layout.hosts > 1:
-        keras.distribution.initialize(job_addresses=layout.coordinator, num_processes=layout.hosts,
-                                      process_id=layout.host)
+        with tensorflow_hidden():
+            keras.distribution.initialize(job_addresses=layout.coordinator, num_processes=layout.hosts,
+                                          process_id=layout.host)
     engine = keras.distribution.DataParallel(devices=jax.devices())
     if layout.hosts > 1:
         engine.auto_shard_dataset = False  # each process passes its own part (split_batches)
