@@ -66,6 +66,49 @@ def test_a_worker_dying_while_importing_fails_all_its_rows(tmp_path, fake_librar
     assert all(r["reason"] == "worker killed by SIGSEGV while importing import_crash" for r in rows)
 
 
+def test_a_worker_imports_its_library_with_the_other_libraries_hidden(tmp_path, fake_library):
+    """registry.foreign_packages: while a worker imports its library, the other shipped libraries
+    and scikit-learn cannot be found (TensorFlow would import Keras, JAX and scikit-learn); once
+    it is imported they can again."""
+    import ast
+    import importlib.util
+
+    from shared.harness import registry
+
+    fake_library("peeks")
+    hidden = registry.foreign_packages("peeks")
+    assert {"sklearn", "jax", "tensorflow", "torch", "keras", "mlx"} <= set(hidden) and "numpy" not in hidden
+    assert "jax" not in registry.foreign_packages("keras:jax") and "keras" not in registry.foreign_packages("keras:jax")
+    code, report = run_compare(tmp_path, "--frameworks", "numpy,peeks", *STEPS)
+    assert code == 0
+    seen = ast.literal_eval(report["environment"]["versions"]["peeks_seen"])
+    installed = {name: importlib.util.find_spec(name) is not None for name in seen["after"]}
+    assert installed["sklearn"]  # a pinned dependency: what this test needs to mean anything
+    assert seen == {"at_import": dict.fromkeys(installed, False), "after": installed}
+
+
+def test_a_host_imports_its_engine_with_the_packages_of_its_job_hidden(tmp_path, monkeypatch):
+    """A data-parallel host (and each worker process it starts) imports its engine as a worker
+    imports its library: what the harness put in the job's `hide` cannot be found meanwhile."""
+    import importlib.util
+    import sys
+
+    from shared.harness import registry
+    from shared.studies.parallel import HostJob, host_job
+    from shared.studies.parallel_host import _import
+
+    for engine in registry.SHIPPED_ENGINES:  # what the harness puts in each engine's job
+        assert host_job(engine, None, None, 1, 0.0).hide == registry.foreign_packages(registry.ENGINES[engine].target)
+    assert {"keras", "jax", "sklearn"} <= set(host_job("tensorflow", None, None, 1, 0.0).hide)
+
+    assert "tabnanny" not in sys.modules  # a standard module nothing here imports: it can be hidden
+    (tmp_path / "peeking_engine.py").write_text("import importlib.util\nSEEN = importlib.util.find_spec('tabnanny') is not None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = _import(HostJob("peeking", "peeking_engine", None, None, 1, 0.0, hide=("tabnanny",)))
+    assert module.SEEN is False
+    assert importlib.util.find_spec("tabnanny") is not None and "tabnanny" not in sys.modules  # found again, not imported
+
+
 def test_rows_carry_import_time_and_peak_memory(tmp_path):
     code, report = run_compare(tmp_path, "--frameworks", "numpy,jax", "--mode", "compiled", *STEPS)
     assert code == 0

@@ -7,7 +7,9 @@ constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFT
 THREAD_ENV, IMPORT_ENV, CACHE_ENV, RECORDED_ENV, BACKENDS, BACKEND_ENV; an engine's TARGET, LISTENS, PER_LAYOUT,
 PROCESSES and HOST_ENV), read from the file without importing it.
 
-The harness loads each library in a worker process of its own (shared/harness/worker.py). A process
+The harness loads each library in a worker process of its own (shared/harness/worker.py), the
+other libraries hidden while it imports (`foreign_packages`: each import is then the library's
+own, as where it is installed alone). A process
 that loads several (the test suite) loads them in the order of `FRAMEWORKS`, and a library loads
 what its LOAD_AFTER names first (TensorFlow and Keras: PyTorch, since importing TensorFlow first
 has crashed processes that later import PyTorch).
@@ -19,7 +21,8 @@ import ast
 import contextlib
 import importlib
 import importlib.util
-from collections.abc import MutableMapping
+import sys
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -292,11 +295,45 @@ def engine_missing(engine: str) -> str | None:
     return missing(ENGINES[engine].target)
 
 
-def import_implementation(module_path: str, threads: int | None = None) -> ModuleType:
-    """Import an implementation module as `load` does, for a worker that was told its path;
-    with `threads`, its `set_threads` runs at once, before anything can start the library's runtime."""
+# Installed beside the libraries for the harness alone (data sets, the digits' outside reference),
+# never used by one, though Keras' scikit-learn wrappers import it wherever it is installed.
+HARNESS_ONLY = ("sklearn",)
+
+
+def foreign_packages(target: str) -> tuple[str, ...]:
+    """What a target's process keeps out while it imports its library, so that the import is the
+    library's own, as where it is installed alone: the other shipped libraries (NumPy aside: every
+    file computes with it at its edges) and HARNESS_ONLY. Each is an optional import where a
+    library reaches for it: TensorFlow imports Keras 3 (as tf.keras), JAX (for TFLite's converter)
+    and, through Keras, scikit-learn, 2.5 of its 6 CPU-s on the 2-core machine (README); Keras
+    imports JAX for its Orbax callback and scikit-learn on every backend."""
+    own = {library.requires for library in _files_of(target)}
+    shipped = {library.requires for library in LIBRARIES.values() if library.path}
+    return tuple(sorted((shipped - own - {"numpy"}) | set(HARNESS_ONLY)))
+
+
+@contextlib.contextmanager
+def hidden(packages: tuple[str, ...]) -> Iterator[None]:
+    """In the block, importing any of `packages` fails with ImportError (None in sys.modules), as
+    if it were not installed; one already imported is left alone, and afterwards each imports
+    again as usual (a library that tried one keeps its own note that it was absent)."""
+    hide = [p for p in packages if p not in sys.modules]
+    sys.modules.update(dict.fromkeys(hide, None))
+    try:
+        yield
+    finally:
+        for p in hide:
+            if p in sys.modules and sys.modules[p] is None:
+                del sys.modules[p]
+
+
+def import_implementation(module_path: str, threads: int | None = None, target: str | None = None) -> ModuleType:
+    """Import an implementation module as `load` does, for a worker that was told its path, with
+    the `target`'s foreign packages hidden meanwhile; with `threads`, its `set_threads` runs at
+    once, before anything can start the library's runtime."""
     with quiet_native_stderr():
-        module = importlib.import_module(module_path)
+        with hidden(foreign_packages(target) if target else ()):
+            module = importlib.import_module(module_path)
         if threads is not None:
             module.set_threads(threads)
         module.device_unavailable("gpu")  # device discovery logs natively (e.g. XLA's failed cuInit): do it here

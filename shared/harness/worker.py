@@ -138,7 +138,7 @@ def _load(job: WorkerJob):
     from shared.harness.native_stderr import quiet_native_stderr
 
     start = time.perf_counter()
-    module = registry.import_implementation(job.module, job.threads)
+    module = registry.import_implementation(job.module, job.threads, job.target)
     import_s = time.perf_counter() - start
     versions = versions_of(module)
     unavailable = {}

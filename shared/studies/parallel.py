@@ -91,6 +91,7 @@ class HostJob:
     repeat: int
     launched_at: float  # time.time() just before the first host was started
     debug: bool = False
+    hide: tuple[str, ...] = ()  # kept out while a process imports the engine (registry.foreign_packages of its target)
 
 
 @dataclass
@@ -184,6 +185,13 @@ def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
     return env | registry.ENGINES[engine].host_env
 
 
+def host_job(engine: str, layout: Layout, problem, repeat: int, launched_at: float, debug: bool = False) -> HostJob:
+    """The job of a run's hosts: the engine's module, and what stays hidden while it is imported
+    (the other libraries, as in a worker: registry.foreign_packages of the engine's target)."""
+    module, target = registry.ENGINES[engine].module, registry.ENGINES[engine].target
+    return HostJob(engine, module, layout, problem, repeat, launched_at, debug, registry.foreign_packages(target))
+
+
 class HostGroup:
     """The H host processes of one run. A context manager: when the block ends, however it
     ends, every host and everything it started (its process group) is gone, and so is the
@@ -200,7 +208,7 @@ class HostGroup:
         become_subreaper()  # the hosts' workers that outlive their host come back here to be reaped
         try:
             self.launched_at = time.time()
-            job = HostJob(engine, registry.ENGINES[engine].module, layout, problem, repeat, self.launched_at, debug)
+            job = host_job(engine, layout, problem, repeat, self.launched_at, debug)
             with open(os.path.join(self.folder, "job.pickle"), "wb") as f:
                 pickle.dump(job, f)
             env = host_env(engine, problem.spec.dtype, self.mark)

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from shared.contract.errors import one_line
 from shared.harness.processes import PARENT_MARK, die_with_parent
+from shared.harness.registry import hidden
 from shared.reports.files import write_atomically
 from shared.studies.parallel import HostJob, HostResult, Layout
 
@@ -40,6 +41,12 @@ def write_result(folder: str, result: HostResult) -> None:
     write_atomically(path, pickle.dumps(result))  # the harness never reads half a result
 
 
+def _import(job: HostJob):
+    """The engine's module, imported as a worker imports its library: the other libraries hidden."""
+    with hidden(job.hide):
+        return importlib.import_module(job.module)
+
+
 def serve(local_rank: int, folder: str, layout: Layout) -> None:
     """One worker process's whole run (for an engine that drives all its host's workers from one
     process: the host's own)."""
@@ -50,7 +57,7 @@ def serve(local_rank: int, folder: str, layout: Layout) -> None:
         die_with_parent(parent.pid)
     job = load_job(folder)
     layout = replace(layout, local_rank=local_rank)
-    module = importlib.import_module(job.module)
+    module = _import(job)
     problem = job.problem
     try:
         reason = module.unsupported(layout, problem.spec.dtype)
@@ -95,7 +102,7 @@ def main(argv: list[str]) -> int:
     job = load_job(folder)
     layout = replace(job.layout, host=host)
     try:
-        module = importlib.import_module(job.module)
+        module = _import(job)
         module.launch(serve, folder, layout)
     except SystemExit as stop:
         return int(stop.code or 0)
