@@ -67,8 +67,8 @@ def test_a_worker_dying_while_importing_fails_all_its_rows(tmp_path, fake_librar
 
 
 def test_a_worker_imports_its_library_with_the_other_libraries_hidden(tmp_path, fake_library):
-    """registry.foreign_packages: while a worker imports its library, the other shipped libraries
-    and scikit-learn cannot be found (TensorFlow would import Keras, JAX and scikit-learn); once
+    """registry.foreign_packages: while a worker imports its library, the other shipped libraries,
+    scikit-learn and matplotlib cannot be found (TensorFlow would import Keras, JAX and scikit-learn); once
     it is imported they can again."""
     import ast
     import importlib.util
@@ -77,7 +77,7 @@ def test_a_worker_imports_its_library_with_the_other_libraries_hidden(tmp_path, 
 
     fake_library("peeks")
     hidden = registry.foreign_packages("peeks")
-    assert {"sklearn", "jax", "tensorflow", "torch", "keras", "mlx"} <= set(hidden) and "numpy" not in hidden
+    assert {"sklearn", "matplotlib", "jax", "tensorflow", "torch", "keras", "mlx"} <= set(hidden) and "numpy" not in hidden
     assert "jax" not in registry.foreign_packages("keras:jax") and "keras" not in registry.foreign_packages("keras:jax")
     code, report = run_compare(tmp_path, "--frameworks", "numpy,peeks", *STEPS)
     assert code == 0

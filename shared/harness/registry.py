@@ -295,9 +295,10 @@ def engine_missing(engine: str) -> str | None:
     return missing(ENGINES[engine].target)
 
 
-# Installed beside the libraries for the harness alone (data sets, the digits' outside reference),
-# never used by one, though Keras' scikit-learn wrappers import it wherever it is installed.
-HARNESS_ONLY = ("sklearn",)
+# Installed beside the libraries for the harness alone, never used by one: scikit-learn (data sets,
+# the digits' outside reference) and matplotlib (the figures), though Keras imports both wherever
+# they are installed (its scikit-learn wrappers; its image-gallery plot, matplotlib.pyplot 0.6 s).
+HARNESS_ONLY = ("sklearn", "matplotlib")
 
 
 def foreign_packages(target: str) -> tuple[str, ...]:
@@ -306,7 +307,7 @@ def foreign_packages(target: str) -> tuple[str, ...]:
     file computes with it at its edges) and HARNESS_ONLY. Each is an optional import where a
     library reaches for it: TensorFlow imports Keras 3 (as tf.keras), JAX (for TFLite's converter)
     and, through Keras, scikit-learn, 2.5 of its 6 CPU-s on the 2-core machine (README); Keras
-    imports JAX for its Orbax callback and scikit-learn on every backend."""
+    imports JAX for its Orbax callback, scikit-learn and matplotlib on every backend."""
     own = {library.requires for library in _files_of(target)}
     shipped = {library.requires for library in LIBRARIES.values() if library.path}
     return tuple(sorted((shipped - own - {"numpy"}) | set(HARNESS_ONLY)))

@@ -10,7 +10,7 @@ from tests.fakes.base import MODES, device_unavailable, prepare_with  # noqa: F4
 
 NAME = "peeks"
 INSTALL = "(test only)"
-WATCHED = ("sklearn", "jax", "tensorflow", "torch")
+WATCHED = ("sklearn", "matplotlib", "jax", "tensorflow", "torch")
 
 
 def _findable() -> dict[str, bool]:
