@@ -5,7 +5,7 @@
 # The install is uv's (pinned below, fetched by pip into .venv/.setup, outside the environment's
 # own packages): it downloads in parallel and unpacks the wheels and compiles their bytecode on
 # every core, where pip does each in turn on one (on the 2-core machine, fresh .venvs, every wheel
-# downloaded: 59 and 64 s against pip's 138 s, README "The tests").
+# downloaded: 59 and 64 s against pip's 138 s, README "Two commands").
 # uv reads no pip configuration, so pip's own settings (`pip config list`: its files and PIP_*
 # variables; here a find-links folder with the CPU build of torch, local indexes and a
 # constraints file) are handed to it as flags; where they hold anything it cannot be told, or uv
@@ -25,21 +25,22 @@ echo "setup: installing pinned dependencies into .venv (1-3 minutes, about 3.7 G
 with_uv() {
   local args
   args=$(.venv/bin/python - <<'PY'
-import shlex, subprocess, sys
+import ast, subprocess, sys
 
 # pip's settings for an install, the later section winning as in pip: its files' [global], then
-# [install], then PIP_* variables (shown as ":env:").
+# [install], then PIP_* variables (shown as ":env:"); `pip config list` prints each value as a
+# Python literal, and an empty one sets nothing.
 listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=True)
 settings = {}
 for section in ("global", "install", ":env:"):
     for line in listed.stdout.splitlines():
         key, _, value = line.partition("=")
-        if key.startswith(section + "."):
-            settings[key[len(section) + 1:]] = " ".join(shlex.split(value))
+        if key.startswith(section + ".") and ast.literal_eval(value).strip():
+            settings[key[len(section) + 1:]] = ast.literal_eval(value)
 FLAGS = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links",
          "constraint": "--constraint"}
 HARMLESS = {"config-file", "cert", "default-timeout", "timeout", "disable-pip-version-check", "no-input", "progress-bar",
-            "retries", "root-user-action", "no-warn-script-location", "no-cache-dir", "quiet", "verbose"}
+            "retries", "root-user-action", "no-warn-script-location", "quiet", "verbose"}
 other = sorted(set(settings) - set(FLAGS) - HARMLESS)
 if other:
     sys.exit(f"setup: pip's settings {', '.join(other)} have no uv flag here")
@@ -50,7 +51,9 @@ if "cert" in settings:
     print(f"SSL_CERT_FILE={settings['cert']}")
 PY
 ) || return 1
-  .venv/bin/python -m pip install -qq --disable-pip-version-check --target .venv/.setup "$UV" || return 1
+  if [ "$(.venv/.setup/bin/uv --version 2>/dev/null | cut -d' ' -f1-2)" != "uv ${UV#uv==}" ]; then
+    .venv/bin/python -m pip install -qq --disable-pip-version-check --upgrade --target .venv/.setup "$UV" || return 1
+  fi
   # One argument a line (paths and URLs hold no newline); SSL_CERT_FILE=... lines are the environment.
   local -a flags=() environ=()
   while IFS= read -r line; do

@@ -161,23 +161,34 @@ def test_every_engine_as_two_hosts_equals_numpy_in_float32(every_engine_as_two_h
                     reason="needs Keras' engine and TensorFlow installed beside it")
 def test_keras_seeds_its_hosts_without_importing_tensorflow():
     """`keras.distribution.initialize` ends in `keras.utils.set_random_seed`, which imports
-    TensorFlow wherever it is installed; the engine's `tensorflow_hidden` keeps it out of a JAX
-    host (a fresh process: in this one TensorFlow is already imported) and seeds the rest."""
+    TensorFlow wherever it is installed; the engine's `join` keeps it out of a JAX host
+    (`tensorflow_hidden`) and the seed the processes agreed on still seeds NumPy. In a fresh
+    process (in this one TensorFlow is already imported), as host 0 of two without the
+    rendezvous itself (`jax.distributed.initialize` does nothing here), so `join` then fails on
+    seeing one process's device where the layout has two."""
     script = textwrap.dedent("""
         import sys
+        import jax
         import numpy as np
-        import keras
+        from keras.src.utils import rng_utils  # where initialize keeps the seed it agreed on
         from implementations.parallel import keras_parallel
-        with keras_parallel.tensorflow_hidden():
-            keras.utils.set_random_seed(7)
+        from shared.studies import parallel
+        jax.distributed.initialize = lambda **_: None
+        layout = parallel.new_layout("keras", 2, 2, 60)
+        try:
+            keras_parallel.join(layout)
+        except RuntimeError as e:
+            print("join:", e, file=sys.stderr)
+        seed = rng_utils.get_random_seed()
         drawn = np.random.rand()
-        np.random.seed(7)
-        print("tensorflow" in sys.modules, drawn == np.random.rand(), sys.modules.get("tensorflow", 0) is None)
+        np.random.seed(seed)
+        print("tensorflow" in sys.modules, seed is not None, drawn == np.random.rand(), sys.modules.get("tensorflow", 0) is None)
     """)
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=parallel.host_env("keras", "float32", "test"),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["False", "True", "False"]  # not imported, NumPy seeded, nothing left hidden
+    assert "Keras sees 1 devices, expected 2" in out.stderr  # join went past initialize
+    assert out.stdout.split() == ["False", "True", "True", "False"]  # not imported, seeded, nothing left hidden
 
 
 # ---------------------------------------------------------------- bad input: exit 2, one line, nothing started

@@ -66,7 +66,7 @@ def test_a_worker_dying_while_importing_fails_all_its_rows(tmp_path, fake_librar
     assert all(r["reason"] == "worker killed by SIGSEGV while importing import_crash" for r in rows)
 
 
-def test_a_worker_imports_its_library_with_the_other_libraries_hidden(tmp_path, fake_library):
+def test_a_worker_imports_its_library_with_the_other_libraries_hidden(tmp_path, fake_library, monkeypatch):
     """registry.foreign_packages: while a worker imports its library, the other shipped libraries,
     scikit-learn and matplotlib cannot be found (TensorFlow would import Keras, JAX and scikit-learn); once
     it is imported they can again."""
@@ -79,6 +79,10 @@ def test_a_worker_imports_its_library_with_the_other_libraries_hidden(tmp_path, 
     hidden = registry.foreign_packages("peeks")
     assert {"sklearn", "matplotlib", "jax", "tensorflow", "torch", "keras", "mlx"} <= set(hidden) and "numpy" not in hidden
     assert "jax" not in registry.foreign_packages("keras:jax") and "keras" not in registry.foreign_packages("keras:jax")
+    (tmp_path / "flaxish_backend.py").write_text('import jax\n\nNAME = "flaxish"\nREQUIRES = "flax"\n')
+    monkeypatch.setattr(registry, "LIBRARIES", dict(registry.LIBRARIES))
+    registry.add_file(tmp_path / "flaxish_backend.py", "flaxish_backend")  # a library built on JAX keeps it
+    assert "jax" not in registry.foreign_packages("flaxish") and {"torch", "sklearn"} <= set(registry.foreign_packages("flaxish"))
     code, report = run_compare(tmp_path, "--frameworks", "numpy,peeks", *STEPS)
     assert code == 0
     seen = ast.literal_eval(report["environment"]["versions"]["peeks_seen"])
@@ -98,7 +102,9 @@ def test_a_host_imports_its_engine_with_the_packages_of_its_job_hidden(tmp_path,
     from shared.studies.parallel_host import _import
 
     for engine in registry.SHIPPED_ENGINES:  # what the harness puts in each engine's job
-        assert host_job(engine, None, None, 1, 0.0).hide == registry.foreign_packages(registry.ENGINES[engine].target)
+        hide = host_job(engine, None, None, 1, 0.0).hide
+        assert set(hide) <= set(registry.foreign_packages(registry.ENGINES[engine].target)) and "sklearn" in hide
+    assert "jax" in host_job("torch", None, None, 1, 0.0).hide and "keras" in host_job("mlx", None, None, 1, 0.0).hide
     assert {"keras", "jax", "sklearn"} <= set(host_job("tensorflow", None, None, 1, 0.0).hide)
 
     assert "tabnanny" not in sys.modules  # a standard module nothing here imports: it can be hidden

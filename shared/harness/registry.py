@@ -54,6 +54,7 @@ class Library:
     import_env: dict[str, str | None | dict[str, str]] = field(default_factory=dict)  # IMPORT_ENV: see import_environment
     cache_env: dict[str, str] = field(default_factory=dict)  # CACHE_ENV: its on-disk compilation caches → a folder name each
     recorded_env: tuple[str, ...] = ()  # RECORDED_ENV: the user's variables that change how it runs, kept with results
+    imports: tuple[str, ...] = ()  # the packages its file imports at its top level (never hidden from it: foreign_packages)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -78,6 +79,18 @@ class Engine:
     host_env: dict[str, str] = field(default_factory=dict)  # HOST_ENV: variables its hosts start with, beyond its library's
 
 
+def top_level_imports(path: Path) -> tuple[str, ...]:
+    """The packages a Python file imports unconditionally, at its top level (`import jax.numpy`,
+    `from jax import lax`: "jax"), unimported; relative imports aside."""
+    found: dict[str, None] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found |= dict.fromkeys(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found[node.module.partition(".")[0]] = None
+    return tuple(found)
+
+
 def constants(path: Path) -> dict[str, object]:
     """The literal module-level constants of a Python file (NAME = "torch", ...), unimported."""
     found: dict[str, object] = {}
@@ -96,7 +109,8 @@ def _library(module: str, path: Path) -> Library:
                    c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
                    c.get("ABSENT", {}), path, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())),
                    c.get("DTYPE_SKIPS", {}), c.get("THREAD_ENV", {}), tuple(c.get("BACKENDS", ())), c.get("BACKEND_ENV"),
-                   c.get("IMPORT_ENV", {}), c.get("CACHE_ENV", {}), tuple(c.get("RECORDED_ENV", ())))
+                   c.get("IMPORT_ENV", {}), c.get("CACHE_ENV", {}), tuple(c.get("RECORDED_ENV", ())),
+                   top_level_imports(path))
 
 
 def step_cap(target: str, mode: str) -> int | None:
@@ -303,14 +317,16 @@ HARNESS_ONLY = ("sklearn", "matplotlib")
 
 def foreign_packages(target: str) -> tuple[str, ...]:
     """What a target's process keeps out while it imports its library, so that the import is the
-    library's own, as where it is installed alone: the other shipped libraries (NumPy aside: every
-    file computes with it at its edges) and HARNESS_ONLY. Each is an optional import where a
-    library reaches for it: TensorFlow imports Keras 3 (as tf.keras), JAX (for TFLite's converter)
-    and, through Keras, scikit-learn, 2.5 of its 6 CPU-s on the 2-core machine (README); Keras
-    imports JAX for its Orbax callback, scikit-learn and matplotlib on every backend."""
-    own = {library.requires for library in _files_of(target)}
+    library's own, as where it is installed alone: the other shipped libraries and HARNESS_ONLY,
+    but never NumPy (every file computes with it at its edges), nor what the target's files
+    require or import themselves (a library built on another, Flax on JAX, keeps it). Each is an
+    optional import where a library reaches for it: TensorFlow imports Keras 3 (as tf.keras), JAX
+    (for TFLite's converter) and, through Keras, scikit-learn and matplotlib, about 3 of its 6
+    CPU-s on the 2-core machine (README); Keras imports JAX for its Orbax callback, scikit-learn
+    and matplotlib on every backend."""
+    own = {package for library in _files_of(target) for package in (library.requires, *library.imports)}
     shipped = {library.requires for library in LIBRARIES.values() if library.path}
-    return tuple(sorted((shipped - own - {"numpy"}) | set(HARNESS_ONLY)))
+    return tuple(sorted((shipped | set(HARNESS_ONLY)) - own - {"numpy"}))
 
 
 @contextlib.contextmanager

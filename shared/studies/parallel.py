@@ -187,9 +187,12 @@ def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
 
 def host_job(engine: str, layout: Layout, problem, repeat: int, launched_at: float, debug: bool = False) -> HostJob:
     """The job of a run's hosts: the engine's module, and what stays hidden while it is imported
-    (the other libraries, as in a worker: registry.foreign_packages of the engine's target)."""
-    module, target = registry.ENGINES[engine].module, registry.ENGINES[engine].target
-    return HostJob(engine, module, layout, problem, repeat, launched_at, debug, registry.foreign_packages(target))
+    (the other libraries, as in a worker: registry.foreign_packages of the engine's target, less
+    what the engine's own file imports)."""
+    found = registry.ENGINES[engine]
+    own = registry.top_level_imports(found.path) if found.path else ()
+    hide = tuple(p for p in registry.foreign_packages(found.target) if p not in own)
+    return HostJob(engine, found.module, layout, problem, repeat, launched_at, debug, hide)
 
 
 class HostGroup:
