@@ -19,7 +19,7 @@ want=$(sha256sum requirements.lock | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-echo "setup: installing pinned dependencies into .venv (1-3 minutes, about 3.7 GB)…" >&2
+echo "setup: installing pinned dependencies into .venv (about a minute, 3.7 GB)…" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 
 with_uv() {
