@@ -287,6 +287,20 @@ def test_processes_that_all_trained_on_the_whole_batch_fail_though_their_numbers
                                                            "32, not 2 parts of 16, one each")
 
 
+@needs_mlx
+def test_every_host_and_worker_process_imports_its_engine_with_its_jobs_packages_hidden(engine):
+    """The host's own import (`main`) and each worker process's (`serve`, two on one host here):
+    this engine's import fails wherever scikit-learn, which its job hides, can be found."""
+    import importlib.util
+
+    assert importlib.util.find_spec("sklearn") is not None  # installed here: what makes the check mean anything
+    name = engine("peeks", "mlx")
+    assert "sklearn" in parallel.host_job(name, None, None, 1, 0.0).hide
+    outcome = parallel.run_engine(name, 2, 1, problem_for("digits", steps=5), 1, timeout_s=120)
+    assert outcome.status == "ok", outcome.reason
+    assert started_for(os.getpid()) == []
+
+
 def test_the_parts_of_each_batch_must_be_one_per_worker():
     assert _parts_problem(None, 2, 32) is None  # the engine does not say
     assert _parts_problem([[16, 32], [0, 16]], 2, 32) is None
