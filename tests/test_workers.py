@@ -106,6 +106,7 @@ def test_a_host_imports_its_engine_with_the_packages_of_its_job_hidden(tmp_path,
         assert set(hide) <= set(registry.foreign_packages(registry.ENGINES[engine].target)) and "sklearn" in hide
     assert "jax" in host_job("torch", None, None, 1, 0.0).hide and "keras" in host_job("mlx", None, None, 1, 0.0).hide
     assert {"keras", "jax", "sklearn"} <= set(host_job("tensorflow", None, None, 1, 0.0).hide)
+    assert "sklearn" not in registry.foreign_packages("mlx", ("sklearn",))  # what an engine's file imports stays visible
 
     assert "tabnanny" not in sys.modules  # a standard module nothing here imports: it can be hidden
     (tmp_path / "peeking_engine.py").write_text("import importlib.util\nSEEN = importlib.util.find_spec('tabnanny') is not None\n")

@@ -77,6 +77,7 @@ class Engine:
     per_layout: dict[str, str | None] = field(default_factory=dict)  # PER_LAYOUT: versions() keys that differ by layout → how chosen
     processes: str = "host"  # PROCESSES: a process per "host" (its workers replicas inside it) or per "worker"
     host_env: dict[str, str] = field(default_factory=dict)  # HOST_ENV: variables its hosts start with, beyond its library's
+    imports: tuple[str, ...] = ()  # the packages its file imports at its top level (never hidden from it: foreign_packages)
 
 
 def top_level_imports(path: Path) -> tuple[str, ...]:
@@ -124,7 +125,7 @@ def _engine(module: str, path: Path) -> Engine:
     c = constants(path)
     return Engine(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
                   c.get("ABSENT", {}), path, c.get("LISTENS", "host"), c.get("PER_LAYOUT", {}),
-                  c.get("PROCESSES", "host"), c.get("HOST_ENV", {}))
+                  c.get("PROCESSES", "host"), c.get("HOST_ENV", {}), top_level_imports(path))
 
 
 BROKEN: dict[str, str] = {}  # implementation files that could not be read, and why (tests/test_layout.py fails on any)
@@ -315,16 +316,17 @@ def engine_missing(engine: str) -> str | None:
 HARNESS_ONLY = ("sklearn", "matplotlib")
 
 
-def foreign_packages(target: str) -> tuple[str, ...]:
+def foreign_packages(target: str, imports: tuple[str, ...] = ()) -> tuple[str, ...]:
     """What a target's process keeps out while it imports its library, so that the import is the
     library's own, as where it is installed alone: the other shipped libraries and HARNESS_ONLY,
     but never NumPy (every file computes with it at its edges), nor what the target's files
-    require or import themselves (a library built on another, Flax on JAX, keeps it). Each is an
+    require or import themselves (a library built on another, Flax on JAX, keeps it), nor
+    `imports` (a data-parallel engine's file's own, Engine.imports). Each is an
     optional import where a library reaches for it: TensorFlow imports Keras 3 (as tf.keras), JAX
     (for TFLite's converter) and, through Keras, scikit-learn and matplotlib, about 3 of its 6
     CPU-s on the 2-core machine (README); Keras imports JAX for its Orbax callback, scikit-learn
     and matplotlib on every backend."""
-    own = {package for library in _files_of(target) for package in (library.requires, *library.imports)}
+    own = {package for library in _files_of(target) for package in (library.requires, *library.imports)} | set(imports)
     shipped = {library.requires for library in LIBRARIES.values() if library.path}
     return tuple(sorted((shipped | set(HARNESS_ONLY)) - own - {"numpy"}))
 

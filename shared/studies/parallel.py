@@ -190,8 +190,7 @@ def host_job(engine: str, layout: Layout, problem, repeat: int, launched_at: flo
     (the other libraries, as in a worker: registry.foreign_packages of the engine's target, less
     what the engine's own file imports)."""
     found = registry.ENGINES[engine]
-    own = registry.top_level_imports(found.path) if found.path else ()
-    hide = tuple(p for p in registry.foreign_packages(found.target) if p not in own)
+    hide = registry.foreign_packages(found.target, found.imports)
     return HostJob(engine, found.module, layout, problem, repeat, launched_at, debug, hide)
 
 
