@@ -96,6 +96,7 @@ def test_a_host_imports_its_engine_with_the_packages_of_its_job_hidden(tmp_path,
     imports its library: what the harness put in the job's `hide` cannot be found meanwhile."""
     import importlib.util
     import sys
+    from dataclasses import replace
 
     from shared.harness import registry
     from shared.studies.parallel import HostJob, host_job
@@ -106,7 +107,11 @@ def test_a_host_imports_its_engine_with_the_packages_of_its_job_hidden(tmp_path,
         assert set(hide) <= set(registry.foreign_packages(registry.ENGINES[engine].target)) and "sklearn" in hide
     assert "jax" in host_job("torch", None, None, 1, 0.0).hide and "keras" in host_job("mlx", None, None, 1, 0.0).hide
     assert {"keras", "jax", "sklearn"} <= set(host_job("tensorflow", None, None, 1, 0.0).hide)
-    assert "sklearn" not in registry.foreign_packages("mlx", ("sklearn",))  # what an engine's file imports stays visible
+    # what an engine's file imports (read from it when it is found) stays visible to its hosts
+    assert {"keras", "jax"} <= set(registry.ENGINES["keras"].imports) and "mlx" in registry.ENGINES["mlx"].imports
+    assert "sklearn" not in registry.foreign_packages("mlx", ("sklearn",))
+    monkeypatch.setitem(registry.ENGINES, "importer", replace(registry.ENGINES["mlx"], name="importer", imports=("sklearn",)))
+    assert "sklearn" not in host_job("importer", None, None, 1, 0.0).hide
 
     assert "tabnanny" not in sys.modules  # a standard module nothing here imports: it can be hidden
     (tmp_path / "peeking_engine.py").write_text("import importlib.util\nSEEN = importlib.util.find_spec('tabnanny') is not None\n")

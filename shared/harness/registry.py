@@ -172,7 +172,8 @@ def register(name: str, module: str, requires: str = "numpy") -> None:
 def register_engine(name: str, module: str, like: str) -> None:
     """Add a data-parallel engine that is not shipped (the tests' engines that hang or fail on
     purpose), a variant of the shipped engine `like` that wraps its file: every fact but its
-    name and module is that engine's (TARGET, ABSENT, LISTENS, PER_LAYOUT, PROCESSES, HOST_ENV)."""
+    name and module is that engine's (TARGET, ABSENT, LISTENS, PER_LAYOUT, PROCESSES, HOST_ENV, and
+    its file's imports, which the variant's own file takes in with the engine's)."""
     if name in ENGINES and ENGINES[name].path:
         raise ValueError(f"{name!r} is an implementation file's engine")
     ENGINES[name] = replace(ENGINES[like], name=name, title=f"a test variant of {ENGINES[like].title}", module=module,

@@ -57,9 +57,9 @@ def serve(local_rank: int, folder: str, layout: Layout) -> None:
         die_with_parent(parent.pid)
     job = load_job(folder)
     layout = replace(layout, local_rank=local_rank)
-    module = _import(job)
     problem = job.problem
     try:
+        module = _import(job)  # in the try: a worker process that cannot import its engine says why
         reason = module.unsupported(layout, problem.spec.dtype)
         result = HostResult("skipped", reason, versions=module.versions()) if reason else _train(module, job, layout)
     except Exception as exc:
