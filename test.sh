@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (once), lint, and run the whole test suite.
+# Set up (once), lint, and run the whole test suite; `bash test.sh --quick` runs the quick tier
+# (tests marked quick, tests/conftest.py), other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 bash setup.sh

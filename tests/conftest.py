@@ -4,6 +4,7 @@ TensorFlow), and small problems built from the shared contract."""
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -37,6 +38,36 @@ def pytest_collectstart(collector) -> None:
     Keras; ~8 CPU-s) only delayed the start of both test processes (a one-file run on two
     processes: 22-24 s with them, 10-11.5 s without)."""
     load_libraries()
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--quick", action="store_true",
+                     help="run only the quick tier (the tests marked quick): parity of every library and mode on XOR and "
+                          "linear in both dtypes, the contract and layout, bad input, the page and the terminal table")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """--quick keeps the tests marked `quick`; every reader of a shared run gets that run's time limit
+    (the first reader in a process pays for the run), unless it names its own."""
+    for item in items:
+        groups = {m.args[0] if m.args else m.kwargs.get("name") for m in item.iter_markers("xdist_group")}
+        if groups & set(shared_runs.SHARED) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(shared_runs.TIMEOUT_S))
+    if config.getoption("--quick"):
+        kept = [item for item in items if item.get_closest_marker("quick")]
+        config.hook.pytest_deselected(items=[item for item in items if not item.get_closest_marker("quick")])
+        items[:] = kept
+
+
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C as at a terminal, for one test that presses it: Python's KeyboardInterrupt handler on
+    SIGINT, whatever this process was started with (a shell's background job, `nohup` and many job
+    runners start it with SIGINT ignored, and then the harness rightly ignores Ctrl-C too); the
+    handler that was there is put back afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 LIBRARIES = [n for n in registry.FRAMEWORKS if n != "numpy"]

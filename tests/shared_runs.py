@@ -10,6 +10,9 @@ import pytest
 
 # The shared runs' fixtures; each names the xdist_group its readers carry.
 SHARED = ("every_library_on_xor", "every_library_in_float64", "quick_report", "every_engine_as_two_hosts")
+# A reader's time limit (pytest-timeout; conftest.py gives it to every reader): the first reader in a
+# process pays for the run, up to 90 s on the 2-core machine (the scaling study's quick sweep).
+TIMEOUT_S = 600
 
 
 def on(fixture: str) -> pytest.MarkDecorator:

@@ -18,6 +18,8 @@ from shared.harness.environment import describe
 from shared.studies import sidebyside
 from shared.studies.sidebyside_html import count_in_words, page
 
+pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
+
 ROOT = Path(__file__).resolve().parent.parent
 ADDED = ROOT / "tests" / "added" / "tiny_backend.py"
 

@@ -13,6 +13,8 @@ import pytest
 from shared.commands import cli
 from shared.harness import registry
 
+pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
+
 ROOT = Path(__file__).resolve().parent.parent
 CSV_GOOD = "a,b,y\n1,2,0\n2,1,1\n3,3,0\n0,1,1\n"
 

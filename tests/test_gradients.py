@@ -11,6 +11,8 @@ from implementations import numpy_backend
 from implementations.book import XOR_INPUTS, XOR_LABELS, NeuralNetwork
 from shared.contract.interface import HIDDEN_ACTIVATIONS, ModelSpec
 
+pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
+
 OUTPUTS = [("identity", "half_sse"), ("tanh", "half_sse"), ("sigmoid", "mse"), ("identity", "mse"),
            ("sigmoid", "binary_crossentropy"), ("softmax", "softmax_crossentropy")]
 

@@ -4,7 +4,11 @@ nothing half-written, interrupts, determinism and the figures."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -184,7 +188,7 @@ def test_real_divergence_is_a_failure_not_a_crash(tmp_path):
     assert all(r["status"] == "failed" and "loss became" in r["reason"] for r in report["runs"] if r["device"] == "cpu")
 
 
-def test_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, fake_library):
+def test_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, fake_library, ctrl_c):
     """Ctrl-C while a worker runs: the harness stops it, prints what finished, writes no file."""
     fake_library("interrupts")
     md = tmp_path / "r.md"
@@ -197,6 +201,28 @@ def test_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, fake_library):
     err = capsys.readouterr().err
     assert "numpy" in err and "interrupted" in err  # what finished is still printed
     assert live_children() == []
+
+
+def test_started_with_sigint_ignored_the_harness_keeps_ignoring_it(tmp_path):
+    """`nohup compare.py &` asks for Ctrl-C to be ignored, and it is: SIGINT sent again and again
+    while it runs changes nothing (the run finishes and writes its report)."""
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen(["bash", "-c", 'trap "" INT; exec "$@"', "-", sys.executable, "compare.py", "--frameworks", "numpy",
+                             "--steps", "3000", "--repeat", "2", "--device", "cpu", "--json", str(report)],
+                            cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        sent, deadline = 0, time.monotonic() + 90
+        while b"compare.py" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():  # the shell has set the trap and exec'd
+            time.sleep(0.01)
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGINT)
+            sent += 1
+            time.sleep(0.2)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and sent > 3, err
+    assert json.loads(report.read_text())["ok"]
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):

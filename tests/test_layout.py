@@ -14,6 +14,8 @@ from shared.contract.interface import CONTRACT, PARALLEL_CONTRACT
 from shared.contract.tolerances import tolerance_markdown
 from shared.harness import registry
 
+pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_NAMES = [f.name for f in CONTRACT]
 

@@ -83,6 +83,7 @@ def assert_all_ok(report: dict, layouts: set[tuple[int, int]]) -> None:
 
 
 @needs_all
+@pytest.mark.timeout(600)  # every engine's one- and two-worker runs: 45 s on the 2-core machine
 def test_every_engine_on_two_workers_equals_numpy_in_float64(tmp_path):
     proc, report = run_cli("--workers", "2", "--steps", "30", "--repeat", "1", "--markdown", str(tmp_path / "p.md"),
                            "--plots", str(tmp_path / "figures"))

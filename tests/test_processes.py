@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 
 from shared.harness import processes
+from tests.fakes import FOREVER_S
 
-LEADER = """
+LEADER = f"""
 import subprocess, sys, time
 stubborn = subprocess.Popen([sys.executable, "-c",
-    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
-escaped = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep({FOREVER_S})"])
+escaped = subprocess.Popen([sys.executable, "-c", "import time; time.sleep({FOREVER_S})"], start_new_session=True)
 print(stubborn.pid, escaped.pid, flush=True)
-time.sleep(600)
+time.sleep({FOREVER_S})
 """
 
 

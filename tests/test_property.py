@@ -38,6 +38,7 @@ def problems(draw_from) -> Problem:
                    Schedule(lr, indices, draw_from(st.integers(1, 10))))
 
 
+@pytest.mark.timeout(600)  # twelve problems in every library and mode: 35 s on the 2-core machine
 @settings(max_examples=12, deadline=None, derandomize=True)
 @given(problem=problems())
 def test_every_library_agrees_with_numpy(problem):
@@ -54,6 +55,7 @@ RECORDINGS = [("xor", 50, 100), ("xor", 7, 3), ("xor", 10, 10), ("xor", 1, 1), (
               ("sine", 12, 5), ("sine", 3, 50)]
 
 
+@pytest.mark.timeout(600)  # PyTorch compiles each of the eight schedules: 55 s on the 2-core machine
 @pytest.mark.parametrize("library,mode", library_mode_params())
 def test_uneven_and_degenerate_recording_schedules(library, mode):
     """Compiled loops cut the schedule into stretches between recorded losses: every way the

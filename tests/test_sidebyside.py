@@ -19,6 +19,8 @@ from shared.commands import code
 from shared.studies.sidebyside import PARALLEL_ROWS, ROWS, SURPRISES, cells, engine_titles, library_titles
 from shared.studies.sidebyside_html import page
 
+pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "results" / "side_by_side.html"
 PIECE = re.compile(r'<div class="piece" data-name="([^"]*)" data-file="([^"]*)" data-lines="(\d+)-(\d+)">'

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -136,3 +139,68 @@ def test_only_the_processes_that_collect_tests_load_the_libraries():
         pytest.skip("no library with native code is installed")
     maps = Path(f"/proc/{os.getppid()}/maps").read_text()  # the files the controller has mapped
     assert [f for f in folders if f + os.sep in maps] == []
+
+
+# ---------------------------------------------------------------- a suite that cannot hang
+
+SIGNAL_TESTS = ["tests/test_harness.py::test_interrupt_exits_130_and_writes_nothing",
+                "tests/test_tables.py::test_an_interrupted_scale_study_still_prints_its_partial_table"]
+
+
+@pytest.mark.timeout(420)
+def test_the_ctrl_c_tests_pass_when_the_suite_starts_with_sigint_ignored():
+    """Started as a shell's background job (`bash .ci/run &`), under nohup or a job runner, the
+    suite starts with SIGINT ignored; the tests that press Ctrl-C set up the handler they rely on
+    (conftest's `ctrl_c`) and pass anyway. Without it they waited for their fake's sleep and failed."""
+    ignored = ["bash", "-c", 'trap "" INT; exec "$@"', "-"]  # what a non-interactive shell's `cmd &` does
+    seen = subprocess.run([*ignored, sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"],
+                          capture_output=True, text=True, timeout=60)
+    assert seen.stdout.strip() == "True"  # the child really starts with SIGINT ignored
+    start = time.monotonic()
+    done = subprocess.run([*ignored, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SIGNAL_TESTS],
+                          cwd=ROOT, capture_output=True, text=True, timeout=360)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "3 passed" in out, out[-3000:]
+    assert time.monotonic() - start < 240  # not the fakes' "forever" (tests/fakes/__init__.py) after each Ctrl-C
+
+
+HANGS = textwrap.dedent("""
+    import time
+
+
+    def test_hangs():
+        time.sleep(60)
+
+
+    def test_after_it():
+        pass
+""")
+
+
+def test_a_test_that_hangs_fails_at_its_limit_with_its_stack_and_the_others_run(tmp_path):
+    """The project's pytest-timeout settings (pyproject.toml), with the limit cut to 2 s."""
+    (tmp_path / "test_hangs.py").write_text(HANGS)
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(ROOT / "pyproject.toml"),
+                           "--rootdir", str(tmp_path), "--timeout", "2", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "1 failed, 1 passed" in out, out[-3000:]
+    assert "Timeout (>2.0s)" in out and "time.sleep(60)" in out  # the test that hung, and where it stood
+    assert time.monotonic() - start < 30
+
+
+def test_every_test_has_a_time_limit_and_every_fake_sleep_ends_before_it():
+    """pyproject.toml gives every test a limit; no sleep in tests/ (a fake's "forever" included) is
+    longer than tests/fakes' FOREVER_S, and that is shorter than the limit."""
+    from tests.fakes import FOREVER_S
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert options["timeout_method"] == "signal" and options["timeout"] > FOREVER_S
+    long = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        text = path.read_text()
+        for found in re.finditer(r"""sleep(?:\(|\s+|", ")(\d+(?:\.\d+)?)""", text):
+            if float(found.group(1)) > FOREVER_S:
+                long.append(f"{path.relative_to(ROOT)}: {found.group(0)}")
+    assert long == []

@@ -26,6 +26,9 @@ from shared.reports import report, termtable
 from shared.reports.live import LiveLine, duration
 from shared.reports.rows import ParallelRow, RunRow, ScaleRow, from_json_rows
 from shared.studies import parallel_report, scale
+from tests.fakes import FOREVER_S
+
+pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -299,7 +302,7 @@ def test_the_live_line_says_what_for_how_long_and_is_silent_when_off():
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, capsys, signum, code):
+def test_an_interrupted_scale_study_still_prints_its_partial_table(monkeypatch, capsys, signum, code, ctrl_c):
     """Ctrl-C and SIGTERM alike (the one driver of compare, scale and parallel), sent for real."""
     from shared.commands import cli
     from shared.harness.worker import Worker
@@ -337,7 +340,7 @@ def test_compare_in_a_real_100_column_terminal(tmp_path):
     socket, done, report_path = tmp_path / "tmux.sock", tmp_path / "done", tmp_path / "r.json"
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # the terminal's own width must count
     command = (f"cd {ROOT} && {sys.executable} compare.py --frameworks numpy,jax --steps 50 --repeat 1 --device cpu "
-               f"--json {report_path}; echo $? > {done}; sleep 600")
+               f"--json {report_path}; echo $? > {done}; sleep {FOREVER_S}")
     subprocess.run(["tmux", "-S", str(socket), "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "50", command],
                    check=True, env=env)
     try:

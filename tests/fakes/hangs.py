@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 
+from tests.fakes import FOREVER_S
 from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
 
 NAME = "hangs"
@@ -16,10 +17,10 @@ INSTALL = "(test only)"
 
 def _misbehave(problem, mode: str) -> None:
     if mode == "eager":
-        helper = subprocess.Popen(["sleep", "600"])
+        helper = subprocess.Popen(["sleep", str(FOREVER_S)])
         with open(os.environ["NN_ROSETTA_TEST_PIDFILE"], "w") as handle:
             handle.write(f"{os.getpid()} {helper.pid}")
-        time.sleep(3600)
+        time.sleep(FOREVER_S)
 
 
 def prepare(problem, mode: str, device: str):

@@ -4,9 +4,10 @@ results stand, the host is stopped after the grace period, and the row says so."
 import time
 
 from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for `launch`)
+from tests.fakes import FOREVER_S
 
 
 def launch(serve, folder, layout):
     serve(0, folder, layout)
     if layout.host == 1:
-        time.sleep(3600)
+        time.sleep(FOREVER_S)

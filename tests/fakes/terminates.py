@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+from tests.fakes import FOREVER_S
 from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
 
 NAME = "terminates"
@@ -14,7 +15,7 @@ INSTALL = "(test only)"
 
 def _misbehave(problem, mode: str) -> None:
     os.kill(os.getppid(), signal.SIGTERM)
-    time.sleep(600)
+    time.sleep(FOREVER_S)
 
 
 def prepare(problem, mode: str, device: str):
