@@ -1,7 +1,7 @@
 """What Inductor makes of PyTorch's whole-schedule loop on the CPU, and what its options change.
 
 For each task and dtype, in a fresh process per variant (Inductor's config is process-wide):
-µs/step of implementations/torch_backend.py's compiled loop as it ships ("default"), with
+µs/step of implementations/torch/lesson.py's compiled loop as it ships ("default"), with
 max-autotune allowed to pick Inductor's C++ GEMM template ("max_autotune"), with freezing
 ("freezing"), and with Inductor's Python wrapper instead of its C++ one ("python_wrapper");
 each run checked against the NumPy reference by the shared judge. From the generated code of the
@@ -77,18 +77,19 @@ def one(task: str, dtype: str, variant: str, threads: int | None) -> dict:
     import torch
     from torch._inductor.utils import run_and_get_code
 
-    from implementations import numpy_backend, torch_backend
+    from implementations import numpy as numpy_library
+    from implementations import torch as torch_library
     from shared.contract.parity import compare, in_parity
     from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
 
     if threads:
-        torch_backend.set_threads(threads)
+        torch_library.set_threads(threads)
     t = TASKS[task]
     data = load_dataset(t)
     problem = build_problem(t, data, default_sizes(t, data), dtype=dtype)
-    ref = numpy_backend.prepare(problem, "eager", "cpu")()
+    ref = numpy_library.prepare(problem, "eager", "cpu")()
     start = time.perf_counter()
-    run = torch_backend.prepare(problem, "compiled", "cpu")
+    run = torch_library.prepare(problem, "compiled", "cpu")
     out, codes = run_and_get_code(run)
     first_s = time.perf_counter() - start
     per_step = []

@@ -1,6 +1,7 @@
-"""Adding a library is adding one implementation file: the registry, `compare.py`'s table and
-its `--frameworks all`, the side-by-side page and the layout check all find it from that file
-alone (README, "Adding a library"). Shown with tests/added/tiny_backend.py, a made-up library."""
+"""Adding a library is adding one folder (lesson.py, runtime.py, and the two-line __init__.py): the
+registry, `compare.py`'s table and its `--frameworks all`, the side-by-side page and the layout
+check all find it from that folder alone (docs/contributing.md, "Adding a library"). Shown with
+tests/added/tiny/, a made-up library."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ from shared.studies.sidebyside_html import count_in_words, page
 pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
 
 ROOT = Path(__file__).resolve().parent.parent
-ADDED = ROOT / "tests" / "added" / "tiny_backend.py"
+ADDED = ROOT / "tests" / "added" / "tiny"
 
 
 @pytest.fixture
 def tiny(monkeypatch) -> registry.Library:
     monkeypatch.setattr(registry, "LIBRARIES", dict(registry.LIBRARIES))  # gone again after the test
-    return registry.add_file(ADDED, "tests.added.tiny_backend")
+    return registry.add_folder(ADDED, "tests.added.tiny")
 
 
 def test_the_registry_and_the_layout_check_find_it(tiny):
@@ -40,12 +41,14 @@ def test_the_registry_and_the_layout_check_find_it(tiny):
 
 def test_an_added_file_takes_its_place_by_position_and_cannot_replace_one(monkeypatch, tmp_path):
     monkeypatch.setattr(registry, "LIBRARIES", dict(registry.LIBRARIES))
-    early = tmp_path / "early_backend.py"
-    early.write_text(ADDED.read_text().replace('NAME = "tiny"', 'NAME = "early"').replace("POSITION = 9", "POSITION = 1"))
-    registry.add_file(early, "early_backend")
+    early = tmp_path / "early"
+    early.mkdir()
+    early.joinpath("runtime.py").write_text((ADDED / "runtime.py").read_text().replace('NAME = "tiny"', 'NAME = "early"')
+                                            .replace("POSITION = 9", "POSITION = 1"))
+    registry.add_folder(early, "early")
     assert registry.listed().index("early") == 1 == registry.known().index("early")
     with pytest.raises(ValueError, match="already"):
-        registry.add_file(early, "early_backend")
+        registry.add_folder(early, "early")
     with pytest.raises(ValueError):
         registry.register("torch", "tests.fakes.raises")
 
@@ -54,7 +57,10 @@ def test_the_page_gives_it_a_column_with_every_row(tiny):
     assert sidebyside.library_titles()["tiny"] == "Tiny"
     table = sidebyside.cells()
     for row in sidebyside.ROWS:
-        assert table[("tiny", row)].pieces and table[("tiny", row)].pieces[0].path == "tests/added/tiny_backend.py", row
+        cell = table[("tiny", row)]
+        assert cell.pieces and cell.pieces[0].path == "tests/added/tiny/lesson.py" or cell.absent == tiny.absent[row], row
+    runtime = sidebyside.cells(part="runtime")
+    assert all(runtime[("tiny", row)].pieces[0].path == "tests/added/tiny/runtime.py" for row in sidebyside.RUNTIME_ROWS)
     html = page(None, "no report")
     count = count_in_words(len(registry.listed()))  # one more than the shipped libraries, in words
     assert '<th data-lib="tiny">Tiny</th>' in html and f"the same network in {count} libraries" in html
@@ -101,5 +107,8 @@ def test_a_library_on_a_backend_is_set_up_as_that_backend_and_the_users_variable
     assert describe()["threads"].items() >= {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false", "OMP_NUM_THREADS": "3"}.items()
 
 
-def test_the_readme_shows_the_contract_as_written_once():
-    assert sidebyside.contract_markdown() in (ROOT / "README.md").read_text()
+def test_the_docs_show_the_contract_as_written_once():
+    from shared.contract.interface import LESSON, RUNTIME
+
+    text = (ROOT / "docs" / "contributing.md").read_text()
+    assert sidebyside.contract_markdown(LESSON) in text and sidebyside.contract_markdown(RUNTIME) in text

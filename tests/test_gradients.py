@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import random_targets
 
-from implementations import numpy_backend
 from implementations.book import XOR_INPUTS, XOR_LABELS, NeuralNetwork
+from implementations.numpy import lesson as numpy_lesson
 from shared.contract.interface import HIDDEN_ACTIVATIONS, ModelSpec
 
 pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
@@ -24,9 +24,9 @@ def finite_difference(spec, weights, x, t, h=1e-6):
         for idx in np.ndindex(w.shape):
             old = w[idx]
             w[idx] = old + h
-            up = numpy_backend.loss(weights, spec, x, t)
+            up = numpy_lesson.loss(weights, spec, x, t)
             w[idx] = old - h
-            down = numpy_backend.loss(weights, spec, x, t)
+            down = numpy_lesson.loss(weights, spec, x, t)
             w[idx] = old
             g[idx] = (up - down) / (2 * h)
         grads.append(g)
@@ -70,7 +70,7 @@ def test_backprop_matches_finite_differences(seed):
     spec, weights, x, t = random_case(seed)
     if kinks_nearby(spec, weights, x):
         pytest.skip("relu kink within the finite-difference step")
-    analytic = numpy_backend.gradients(weights, spec, x, t)
+    analytic = numpy_lesson.gradients(weights, spec, x, t)
     numeric = finite_difference(spec, weights, x, t)
     assert relative_error(analytic, numeric) < 1e-6, (spec, relative_error(analytic, numeric))
 
@@ -101,6 +101,6 @@ def test_seed_derivative_fails_the_gradient_check(sizes):
     spec = ModelSpec(tuple(sizes), "tanh", "tanh", "half_sse", "float64")
     x, t = XOR_INPUTS[[index]].astype(float), XOR_LABELS[[index]][:, None].astype(float)
     numeric = finite_difference(spec, [w.copy() for w in weights], x, t)
-    reference = numpy_backend.gradients(weights, spec, x, t)
+    reference = numpy_lesson.gradients(weights, spec, x, t)
     assert relative_error(reference, numeric) < 1e-6  # the correct derivative passes at the same point
     assert relative_error(book, numeric) > 1e-2  # the seed's f'(f(a)) does not

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from shared.contract.interface import CONTRACT, PARALLEL_CONTRACT
+from shared.contract.interface import LESSON, PARALLEL_CONTRACT, RUNTIME
 from shared.contract.tolerances import tolerance_markdown
 from shared.harness import registry
 
 pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT_NAMES = [f.name for f in CONTRACT]
+LESSON_NAMES = [f.name for f in LESSON]
 
 
 def top_level_functions(path: Path) -> dict[str, ast.FunctionDef]:
@@ -29,47 +29,118 @@ def parameters(node: ast.FunctionDef) -> tuple[str, ...]:
     return tuple(a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs))
 
 
-def layout_problems(library: registry.Library) -> list[str]:
-    """What is wrong with one implementation file's shape, in words (nothing: an empty list).
-    Helpers of one library (layer_outputs, pure_step, LossHistory...) may sit between the
-    contract's functions; a function a library has no counterpart for is named in its ABSENT,
-    with the reason."""
+# What a runtime declares and a lesson never holds: the registry's module constants.
+RUNTIME_CONSTANTS = ("NAME", "TITLE", "POSITION", "REQUIRES", "INSTALL", "MODES", "ABSENT", "STEP_CAPS", "LOAD_AFTER",
+                     "DTYPE_SKIPS", "THREAD_ENV", "IMPORT_ENV", "CACHE_ENV", "RECORDED_ENV", "BACKENDS", "BACKEND_ENV")
+
+
+def top_level_names(path: Path) -> set[str]:
+    """Every name a file binds at its top level: functions, classes, assignments."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def part_problems(path: Path, contract, absent: dict[str, str]) -> list[str]:
+    """A lesson's or runtime's functions against its part of the contract: the same names, in its
+    order, with its parameters (a library's own helpers may stand between them)."""
     problems = []
-    functions = top_level_functions(library.path)
-    found = [f for f in functions if f in CONTRACT_NAMES]
-    expected = [f for f in CONTRACT_NAMES if f not in library.absent]
+    functions = top_level_functions(path)
+    names = [f.name for f in contract]
+    found = [f for f in functions if f in names]
+    expected = [f for f in names if f not in absent]
     if found != expected:
-        problems.append(f"contract functions {found}, expected {expected}")
-    if not set(library.absent) <= set(CONTRACT_NAMES) or not all(library.absent.values()):
-        problems.append(f"ABSENT names something outside the contract or gives no reason: {library.absent}")
-    for f in CONTRACT:  # same name, same meaning: the contract's parameters, in its order
+        problems.append(f"{path.name}: contract functions {found}, expected {expected}")
+    for f in contract:  # same name, same meaning: the contract's parameters, in its order
         if f.name in functions and parameters(functions[f.name]) != f.parameters:
-            problems.append(f"{f.name}{parameters(functions[f.name])}, expected {f.name}{f.parameters}")
-    c = registry.constants(library.path)
+            problems.append(f"{path.name}: {f.name}{parameters(functions[f.name])}, expected {f.name}{f.parameters}")
+    return problems
+
+
+def layout_problems(library: registry.Library) -> list[str]:
+    """What is wrong with one library's folder, in words (nothing: an empty list). The lesson
+    holds LESSON's functions and nothing of the runtime's (no function of RUNTIME's, no module
+    constant the registry reads); the runtime holds RUNTIME's functions and the constants, and
+    nothing of the lesson's. A lesson function a library has no counterpart for is named in its
+    ABSENT, with the reason."""
+    problems = part_problems(library.lesson, LESSON, library.absent) + part_problems(library.runtime, RUNTIME, {})
+    runtime_names = {f.name for f in RUNTIME} | set(RUNTIME_CONSTANTS)
+    in_lesson = sorted(top_level_names(library.lesson) & runtime_names)
+    if in_lesson:
+        problems.append(f"lesson.py holds the runtime's {in_lesson}")
+    in_runtime = sorted(top_level_names(library.runtime) & ({f.name for f in LESSON} | {"ACTIVATIONS"}))
+    if in_runtime:
+        problems.append(f"runtime.py holds the lesson's {in_runtime}")
+    if not set(library.absent) <= set(LESSON_NAMES) or not all(library.absent.values()):
+        problems.append(f"ABSENT names something outside the lesson or gives no reason: {library.absent}")
+    c = registry.constants(library.runtime)
     if not (c.get("NAME") == library.name and c.get("TITLE") and str(c.get("INSTALL", "")).startswith("pip install ")
             and isinstance(c.get("POSITION"), int) and isinstance(c.get("MODES"), tuple) and c.get("REQUIRES")):
         problems.append(f"constants NAME, TITLE, INSTALL, POSITION, MODES, REQUIRES missing or malformed: {c}")
-    text = library.path.read_text()
-    if "def configure" in text and "def build_model" in text and text.index("def configure") > text.index("def build_model"):
-        problems.append("configure comes after build_model")  # precision set in one visible place, first
     return problems
 
 
 @pytest.mark.parametrize("name", registry.FRAMEWORKS)
-def test_every_implementation_file_has_the_contracts_shape(name):
+def test_every_library_folder_has_the_contracts_shape(name):
     assert layout_problems(registry.LIBRARIES[name]) == []
+
+
+@pytest.mark.parametrize("contract", [LESSON, RUNTIME], ids=["lesson", "runtime"])
+def test_every_two_libraries_define_each_contract_function_with_the_same_parameters(contract):
+    """Pairwise, as a reader compares two columns of the page: every library that defines a
+    function of the contract gives it the same parameters as every other."""
+    for f in contract:
+        seen = {}
+        for name in registry.FRAMEWORKS:
+            library = registry.LIBRARIES[name]
+            functions = top_level_functions(library.lesson if contract is LESSON else library.runtime)
+            if f.name in functions:
+                seen[name] = parameters(functions[f.name])
+        assert len(set(seen.values())) == 1, f"{f.name}: {seen}"
+
+
+def bad_copy(tmp_path: Path, lesson_edit, runtime_edit=lambda text: text) -> registry.Library:
+    """JAX's folder copied with its files edited, as a library of its own."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    source = ROOT / "implementations" / "jax"
+    (folder / "lesson.py").write_text(lesson_edit((source / "lesson.py").read_text()))
+    (folder / "runtime.py").write_text(runtime_edit((source / "runtime.py").read_text()))
+    return registry.Library("jax", "bad", "bad", "numpy", "pip install numpy", path=folder)
 
 
 def test_the_layout_check_sees_a_file_out_of_shape(tmp_path):
     """The check above can fail: a swapped parameter, a missing function, a missing constant."""
-    text = (ROOT / "implementations" / "jax_backend.py").read_text()
-    bad = tmp_path / "bad_backend.py"
-    bad.write_text(text.replace("def loss(model: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array)",
-                                "def loss(model: list[jax.Array], x: jax.Array, spec: ModelSpec, t: jax.Array)")
-                   .replace("def weights_of(", "def _weights_of(").replace('TITLE = "JAX"\n', ""))
-    problems = layout_problems(registry.Library("bad", "bad", "bad_backend", "numpy", "pip install numpy", path=bad))
+    library = bad_copy(tmp_path, lambda text: text.replace(
+        "def loss(model: list[jax.Array], spec: ModelSpec, x: jax.Array, t: jax.Array)",
+        "def loss(model: list[jax.Array], x: jax.Array, spec: ModelSpec, t: jax.Array)").replace(
+        "def weights_of(", "def _weights_of("), lambda text: text.replace('TITLE = "JAX"\n', ""))
+    problems = layout_problems(library)
     assert len(problems) == 3, problems
     assert any("loss(" in p for p in problems) and any("weights_of" in p for p in problems)
+
+
+def test_the_layout_check_sees_the_runtime_in_a_lesson_and_the_lesson_in_a_runtime(tmp_path):
+    library = bad_copy(tmp_path, lambda text: text.replace("ACTIVATIONS = {", 'STEP_CAPS = {"eager": 1}\n\n\ndef gpu_name():\n'
+                                                           '    return None\n\n\nACTIVATIONS = {'),
+                       lambda text: text + "\n\ndef forward(model, spec, x):\n    return x\n")
+    problems = layout_problems(library)
+    assert "lesson.py holds the runtime's ['STEP_CAPS', 'gpu_name']" in problems
+    assert "runtime.py holds the lesson's ['forward']" in problems
+
+
+def test_the_parameter_check_sees_two_libraries_that_differ(tmp_path, monkeypatch):
+    library = bad_copy(tmp_path, lambda text: text.replace("def train_step(model: list[jax.Array], optimizer: tuple, spec",
+                                                           "def train_step(model: list[jax.Array], lr: float, spec"))
+    monkeypatch.setitem(registry.LIBRARIES, "jax", library)
+    with pytest.raises(AssertionError, match="train_step"):
+        test_every_two_libraries_define_each_contract_function_with_the_same_parameters(LESSON)
 
 
 def test_every_implementation_file_could_be_read():
@@ -77,17 +148,16 @@ def test_every_implementation_file_could_be_read():
 
 
 def test_a_bad_file_is_left_out_and_named_not_fatal(tmp_path, monkeypatch):
-    """A syntax error, a missing NAME or a NAME already taken costs that file only."""
+    """A syntax error, a missing NAME or a NAME already taken costs that library only."""
     monkeypatch.setattr(registry, "BROKEN", {})
-    (tmp_path / "good_backend.py").write_text('NAME = "good"\nPOSITION = 1\n')
-    (tmp_path / "annotated_backend.py").write_text('NAME: str = "annotated"\n')
-    (tmp_path / "nameless_backend.py").write_text('TITLE = "No name"\n')
-    (tmp_path / "syntax_backend.py").write_text('NAME = "syntax"\ndef (\n')
-    (tmp_path / "twin_backend.py").write_text('NAME = "good"\n')
-    found = registry._discover(tmp_path, "_backend", registry._library)
+    for folder, text in {"good": 'NAME = "good"\nPOSITION = 1\n', "annotated": 'NAME: str = "annotated"\n',
+                         "nameless": 'TITLE = "No name"\n', "syntax": 'NAME = "syntax"\ndef (\n', "twin": 'NAME = "good"\n'}.items():
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "runtime.py").write_text(text)
+    found = registry._discover(tmp_path, "runtime.py", registry._library)
     assert list(found) == ["good", "annotated"]
-    assert sorted(Path(p).name for p in registry.BROKEN) == ["nameless_backend.py", "syntax_backend.py", "twin_backend.py"]
-    assert "already" in registry.BROKEN[str(tmp_path / "twin_backend.py")]
+    assert sorted(Path(p).parent.name for p in registry.BROKEN) == ["nameless", "syntax", "twin"]
+    assert "already" in registry.BROKEN[str(tmp_path / "twin" / "runtime.py")]
 
 
 def test_the_registry_orders_by_position_with_numpy_first():
@@ -110,28 +180,32 @@ def test_pins_agree_between_pyproject_and_lock():
         assert lock[name.lower().replace("_", "-")] == version, dep
 
 
-def readme_layout() -> dict[tuple[str, str | None], str]:
-    """The README's Layout block, as the text of each folder's lines: ("shared", "harness") → its lines."""
-    block = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```", 2)[1]
+def layout_block() -> dict[tuple[str, str | None], str]:
+    """docs/contributing.md's Layout block, as the text of each folder's lines: ("shared", "harness")
+    → its lines; a library's folder is written once, as "<library>/"."""
+    block = (ROOT / "docs" / "contributing.md").read_text().split("## Layout", 1)[1].split("```", 2)[1]
     sections: dict[tuple[str, str | None], str] = {}
     top, sub = "", None
     for line in block.splitlines():
         if re.match(r"\S+/\s", line + " "):
             top, sub = line.split("/", 1)[0], None
-        elif re.match(r"  \w+/\s", line + " "):
+        elif re.match(r"  [\w<>]+/\s", line + " "):
             sub = line.split("/", 1)[0].strip()
         sections[(top, sub)] = sections.get((top, sub), "") + line + "\n"
     return sections
 
 
-def test_the_readme_layout_names_every_module_in_its_folder():
-    sections = readme_layout()
+def test_the_layout_names_every_module_in_its_folder():
+    sections = layout_block()
+    libraries = {p.name for p in (ROOT / "implementations").iterdir() if (p / "runtime.py").exists()}
     for path in [*(ROOT / "shared").rglob("*.py"), *(ROOT / "implementations").rglob("*.py")]:
         parts = path.relative_to(ROOT).parts
-        if path.name == "__init__.py" or "__pycache__" in parts:
+        if "__pycache__" in parts or (path.name == "__init__.py" and parts[1] not in libraries):
             continue
-        section = (parts[0], parts[1] if len(parts) > 2 else None)
-        assert re.search(rf"(?<![\w.]){re.escape(path.name)}", sections.get(section, "")), f"README's Layout: {'/'.join(parts)}"
+        folder = "<library>" if parts[0] == "implementations" and parts[1] in libraries else parts[1]
+        section = (parts[0], folder if len(parts) > 2 else None)
+        assert re.search(rf"(?<![\w.]){re.escape(path.name)}", sections.get(section, "")), f"docs' Layout: {'/'.join(parts)}"
+    assert all(library in sections[("implementations", "<library>")] for library in libraries)
 
 
 def test_every_install_command_pins_its_package_as_pyproject_does():
@@ -240,8 +314,8 @@ PARALLEL_NAMES = [f.name for f in PARALLEL_CONTRACT]
 
 @pytest.mark.parametrize("name", registry.SHIPPED_ENGINES)
 def test_data_parallel_files_read_side_by_side(name):
-    """implementations/parallel/: the same engine steps, in the same order, in every file."""
-    path = ROOT / "implementations" / "parallel" / f"{name}_parallel.py"
+    """implementations/<library>/parallel.py: the same engine steps, in the same order, in every file."""
+    path = ROOT / "implementations" / name / "parallel.py"
     engine = registry.ENGINES[name]
     found = [f for f in top_level_functions(path) if f in PARALLEL_NAMES]
     assert found == [f for f in PARALLEL_NAMES if f not in engine.absent]
@@ -252,7 +326,7 @@ def test_data_parallel_files_read_side_by_side(name):
 
 @pytest.mark.parametrize("name", registry.SHIPPED_ENGINES)
 def test_data_parallel_steps_take_the_same_parameters(name):
-    functions = top_level_functions(ROOT / "implementations" / "parallel" / f"{name}_parallel.py")
+    functions = top_level_functions(ROOT / "implementations" / name / "parallel.py")
     for f in PARALLEL_CONTRACT:
         if f.name in functions:
             assert parameters(functions[f.name]) == f.parameters, f"{name}_parallel.{f.name}"

@@ -172,7 +172,7 @@ def test_keras_seeds_its_hosts_without_importing_tensorflow():
         import jax
         import numpy as np
         from keras.src.utils import rng_utils  # where initialize keeps the seed it agreed on
-        from implementations.parallel import keras_parallel
+        from implementations.keras import parallel as keras_parallel
         from shared.studies import parallel
         jax.distributed.initialize = lambda **_: None
         layout = parallel.new_layout("keras", 2, 2, 60)

@@ -82,7 +82,7 @@ def test_matches_numpy(library, mode, task, dtype):
 def test_pytorch_falls_back_to_a_compiled_step_and_says_why(monkeypatch):
     if "torch" not in LOADED:
         pytest.skip("torch is not installed")
-    torch_backend = LOADED["torch"]
+    from implementations.torch import lesson as torch_lesson
 
     def refusing(*args):
         def program(*params):
@@ -91,9 +91,9 @@ def test_pytorch_falls_back_to_a_compiled_step_and_says_why(monkeypatch):
             raise RuntimeError("while_loop refused here\nmore detail") from ValueError("the root cause\nmore")
         return program
 
-    monkeypatch.setattr(torch_backend, "training_loop", refusing)
+    monkeypatch.setattr(torch_lesson, "_training_loop", refusing)
     problem, ref = short_case("xor", "float64")
-    out = torch_backend.prepare(problem, "compiled", "cpu")()
+    out = torch_lesson.prepare(problem, "compiled", "cpu")()
     assert out.info["note"] == ("whole-schedule compile refused (ValueError: the root cause); "
                                 "ran one compiled step per Python call")
     assert_matches(out, ref, "float64", tolerance("float64"))
@@ -103,8 +103,9 @@ def test_pytorch_does_not_fall_back_after_a_good_call(monkeypatch):
     """Once the whole schedule has run, an error is an error: no quiet change of program."""
     if "torch" not in LOADED:
         pytest.skip("torch is not installed")
-    torch_backend = LOADED["torch"]
-    real = torch_backend.training_loop
+    from implementations.torch import lesson as torch_lesson
+
+    real = torch_lesson._training_loop
 
     def once(*args):
         compiled, calls = real(*args), []
@@ -116,9 +117,9 @@ def test_pytorch_does_not_fall_back_after_a_good_call(monkeypatch):
             return compiled(*params)
         return program
 
-    monkeypatch.setattr(torch_backend, "training_loop", once)
+    monkeypatch.setattr(torch_lesson, "_training_loop", once)
     problem, ref = short_case("linear", "float64")
-    run = torch_backend.prepare(problem, "compiled", "cpu")
+    run = torch_lesson.prepare(problem, "compiled", "cpu")
     assert_matches(run(), ref, "float64", tolerance("float64"))
     with pytest.raises(RuntimeError, match="second call"):
         run()

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from shared.commands import code
-from shared.studies.sidebyside import PARALLEL_ROWS, ROWS, SURPRISES, cells, engine_titles, library_titles
+from shared.studies.sidebyside import PARALLEL_ROWS, ROWS, RUNTIME_ROWS, SURPRISES, cells, engine_titles, library_titles
 from shared.studies.sidebyside_html import page
 
 pytestmark = pytest.mark.quick  # the quick tier (bash test.sh --quick)
@@ -38,22 +38,35 @@ def text_of(fragment: str) -> str:
 
 def test_every_cell_is_there_and_every_block_is_the_source():
     text = generated()
-    for row in ROWS:
-        anchor = "surprises" if row == SURPRISES else row
-        start = text.index(f'<tr id="{anchor}">')
-        segment = text[start:text.index("</tr>", start)]
-        assert re.findall(r'<td data-lib="(\w+)">', segment) == list(library_titles()), row
+    for rows, prefix, part in ((ROWS, "", "lesson"), (RUNTIME_ROWS, "runtime-", "runtime")):
+        for row in rows:
+            anchor = prefix + ("surprises" if row == SURPRISES else row)
+            start = text.index(f'<tr id="{anchor}">')
+            segment = text[start:text.index("</tr>", start)]
+            assert re.findall(r'<td data-lib="(\w+)">', segment) == list(library_titles()), row
+            files = {path for path in re.findall(r'data-file="([^"]+)"', segment)}
+            assert files <= {f"implementations/{lib}/{part}.py" for lib in library_titles()}, (row, files)
     blocks = PIECE.findall(text)
-    assert len(blocks) >= sum(len(c.pieces) for c in cells().values())
+    assert len(blocks) >= sum(len(c.pieces) for part in ("lesson", "runtime") for c in cells(part=part).values())
     for name, path, first, last, body in blocks:
         lines = (ROOT / path).read_text().splitlines()[int(first) - 1:int(last)]
         assert text_of(body) == "\n".join(lines), (path, name)
-    assert "nothing of its own to show" in text  # Keras' gradients and train_step say why they are absent
+    assert "NumPy has no compiler" in text  # NumPy's compile_training says why it is absent
+
+
+def test_the_lessons_come_first_and_the_runtimes_after_them_folded():
+    text = generated()
+    lesson, runtime = text.index('<table id="rosetta"'), text.index('<section id="runtime"><details>')
+    assert lesson < runtime < text.index('<section id="seed">')
+    assert text.index('<tr id="configure">') < text.index('<tr id="build_model">') < text.index('<tr id="train">')
+    assert "<details open" not in text  # folded until a reader opens it
+    rosetta = text[lesson:runtime]
+    assert not any(f'<tr id="{row}">' in rosetta for row in RUNTIME_ROWS if row != SURPRISES)
 
 
 def test_the_data_parallel_engines_are_on_the_page_cell_by_cell():
     text = generated()
-    table = cells(tuple(engine_titles()), parallel=True)
+    table = cells(tuple(engine_titles()), part="parallel")
     for row in PARALLEL_ROWS:
         anchor = "parallel-" + ("surprises" if row == SURPRISES else row)
         start = text.index(f'<tr id="{anchor}">')
@@ -67,11 +80,12 @@ def test_the_data_parallel_engines_are_on_the_page_cell_by_cell():
 
 def test_helpers_sit_in_the_row_of_their_user():
     table = cells()
-    assert [p.name for p in table[("jax", "prepare")].pieces] == ["prepare", "_scan_chunk", "training_loop"]
-    assert [p.name for p in table[("numpy", "forward")].pieces] == ["forward", "layer_outputs"]
-    assert "LossHistory" in [p.name for p in table[("keras", "train")].pieces]
-    assert "training_loop" in [p.name for p in table[("tensorflow", "prepare")].pieces]
-    assert table[("keras", "gradients")].pieces == () and "fit" in table[("keras", "gradients")].absent
+    assert [p.name for p in table[("numpy", "forward")].pieces] == ["forward", "_outputs"]
+    assert {"_fit", "LossHistory"} <= {p.name for p in table[("keras", "train")].pieces}
+    assert {"MLP", "Dense"} <= {p.name for p in table[("tensorflow", "build_model")].pieces}
+    assert {"Compiled", "_training_loop", "_pure_step"} <= {p.name for p in table[("torch", "compile_training")].pieces}
+    assert table[("numpy", "compile_training")].pieces == () and "compiler" in table[("numpy", "compile_training")].absent
+    assert "_probe_cpu" in [p.name for p in cells(part="runtime")[("torch", "probe_machine")].pieces]
 
 
 def test_the_committed_page_is_current():
@@ -113,12 +127,12 @@ def test_bad_names_exit_2_with_one_line(argv, words):
 def test_terminal_view_in_columns_and_one_below_the_other():
     for width, columns in ((200, True), (80, False)):
         console = Console(width=width, file=io.StringIO(), color_system=None)
-        code.show("gradients", ["numpy", "jax"], console)
+        code.show("lesson", "gradients", ["numpy", "jax"], console)
         out = console.file.getvalue()
         assert "def gradients(model" in out and "return jax.grad(loss)" in out
         assert ("NumPy · gradients" in out) is not columns
     result = subprocess.run([sys.executable, str(ROOT / "compare.py"), "code", "--list"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and result.stdout.split() == list(ROWS)
+    assert result.returncode == 0 and result.stdout.split() == [*ROWS, *(r for r in RUNTIME_ROWS if r not in ROWS)]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

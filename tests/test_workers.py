@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BESIDE, LOADED, run_compare
+from conftest import BESIDE, LOADED, problem_for, run_compare
 from test_harness import live_children
 
 STEPS = ["--steps", "20", "--repeat", "1", "--device", "cpu"]
@@ -79,9 +79,10 @@ def test_a_worker_imports_its_library_with_the_other_libraries_hidden(tmp_path, 
     hidden = registry.foreign_packages("peeks")
     assert {"sklearn", "matplotlib", "jax", "tensorflow", "torch", "keras", "mlx"} <= set(hidden) and "numpy" not in hidden
     assert "jax" not in registry.foreign_packages("keras:jax") and "keras" not in registry.foreign_packages("keras:jax")
-    (tmp_path / "flaxish_backend.py").write_text('import jax\n\nNAME = "flaxish"\nREQUIRES = "flax"\n')
+    (tmp_path / "flaxish").mkdir()
+    (tmp_path / "flaxish" / "runtime.py").write_text('import jax\n\nNAME = "flaxish"\nREQUIRES = "flax"\n')
     monkeypatch.setattr(registry, "LIBRARIES", dict(registry.LIBRARIES))
-    registry.add_file(tmp_path / "flaxish_backend.py", "flaxish_backend")  # a library built on JAX keeps it
+    registry.add_folder(tmp_path / "flaxish", "flaxish")  # a library built on JAX keeps it
     assert "jax" not in registry.foreign_packages("flaxish") and {"torch", "sklearn"} <= set(registry.foreign_packages("flaxish"))
     code, report = run_compare(tmp_path, "--frameworks", "numpy,peeks", *STEPS)
     assert code == 0
@@ -139,7 +140,7 @@ def test_each_run_points_its_librarys_caches_at_folders_of_its_own(monkeypatch, 
     from shared.harness.worker import WorkerJob, _fresh_caches
 
     monkeypatch.setenv("TINY_CACHE_DIR", "/the/users")  # restored after the test
-    job = WorkerJob("tiny", "tests.added.tiny_backend", "float64", cache_dir=str(tmp_path), cache_env={"TINY_CACHE_DIR": "tiny"})
+    job = WorkerJob("tiny", "tests.added.tiny", "float64", cache_dir=str(tmp_path), cache_env={"TINY_CACHE_DIR": "tiny"})
     seen = []
     for run in ("import", 0, 1):
         _fresh_caches(job, run)
@@ -152,13 +153,14 @@ PROBE_OUTSIDE = """
 import os
 from pathlib import Path
 from torch._inductor.cpu_vec_isa import valid_vec_isa_list
-from implementations import torch_backend
+from implementations import torch as torch_library
 from shared.contract.tasks import TASKS, build_problem, default_sizes, load_dataset
 
 folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
 task = TASKS["xor"]
 data = load_dataset(task)
-torch_backend.prepare(build_problem(task, data, default_sizes(task, data), steps=2), "compiled", "cpu")  # torch.compile is lazy
+torch_library.probe_machine("cpu")  # as the worker does before a compiled run's `prepare`
+torch_library.prepare(build_problem(task, data, default_sizes(task, data), steps=2), "compiled", "cpu")  # torch.compile is lazy
 files = [p for p in Path(folder).rglob("*") if p.is_file()]  # Dynamo makes the folder when imported, and leaves it empty
 print(valid_vec_isa_list.cache_info().currsize, os.environ["TORCHINDUCTOR_CACHE_DIR"] == folder, len(files))
 """
@@ -168,8 +170,9 @@ print(valid_vec_isa_list.cache_info().currsize, os.environ["TORCHINDUCTOR_CACHE_
 def test_pytorchs_machine_probes_are_made_before_the_first_call_and_outside_the_runs_folder(tmp_path):
     """Inductor checks once which vector instruction sets g++ can build (six C++ builds, ~11 s):
     a machine's fact, kept in Inductor's default folder, not the program's compile. In a fresh
-    process with a run's empty cache folder (as in a worker), `prepare` makes the checks (so the
-    timed first call does not) and leaves the run's folder empty and its variable as it was."""
+    process with a run's empty cache folder (as in a worker), the runtime's `probe_machine` makes
+    the checks (so the timed first call does not) and leaves the run's folder empty and its
+    variable as it was."""
     import os
     import subprocess
     import sys
@@ -186,6 +189,37 @@ def test_pytorchs_machine_probes_leave_an_unset_cache_variable_unset(monkeypatch
     """In a process the harness did not start (the tests' own), the variable is unset: it stays so."""
     import os
 
+    from implementations.torch import runtime
+
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    LOADED["torch"].probe_machine.__wrapped__()  # past its once-per-process cache
+    runtime._probe_cpu.__wrapped__()  # past its once-per-process cache
     assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ
+
+
+def test_a_compiled_run_probes_the_machine_before_it_prepares_and_an_eager_run_does_not():
+    """The worker calls the runtime's `probe_machine` before the lesson's `prepare` of a compiled
+    run: nothing the library checks once per machine lands in the timed first call."""
+    from shared.harness.worker import RunRequest, _measure
+
+    calls = []
+
+    class Library:
+        NAME = "recorder"
+
+        @staticmethod
+        def versions():
+            return {}
+
+        @staticmethod
+        def probe_machine(device):
+            calls.append(("probe", device))
+
+        @staticmethod
+        def prepare(problem, mode, device):
+            calls.append(("prepare", mode))
+            raise RuntimeError("stop here")
+
+    problem = problem_for("xor", steps=2)
+    for mode in ("compiled", "eager"):
+        assert _measure(Library, RunRequest(mode, "cpu", problem, 1), debug=False).status == "failed"
+    assert calls == [("probe", "cpu"), ("prepare", "compiled"), ("prepare", "eager")]

@@ -1,7 +1,7 @@
 """`compare.py code`: the implementations side by side.
 
   compare.py code FUNCTION [--frameworks numpy,jax]   that function of each library, in columns
-  compare.py code --list                              the rows (functions) there are
+  compare.py code --list                              the rows (functions) there are: the lessons', then the runtimes'
   compare.py code --html PATH [--report FILE]         the self-contained page, with the proof from FILE
 """
 
@@ -13,7 +13,9 @@ import os
 from shared.commands.args import Parser, check_output_path, choice_list, first_paragraph, guarded
 from shared.contract.errors import UsageError
 from shared.reports.rows import ParallelRow, RunRow, from_json_rows
-from shared.studies.sidebyside import ROOT, ROWS, SURPRISES, Cell, cells, library_titles
+from shared.studies.sidebyside import ROOT, ROWS, RUNTIME_ROWS, SURPRISES, Cell, cells, library_titles
+
+RUNTIME_ONLY = tuple(r for r in RUNTIME_ROWS if r not in ROWS)  # the runtimes' rows (their docstrings: `code Surprises`)
 
 DEFAULT_REPORT = "results/cpu_xor.json"  # relative to the repository, wherever the command runs
 PARALLEL_REPORT = "results/parallel_cpu.json"  # `compare.py parallel`'s, for the data-parallel section
@@ -22,7 +24,7 @@ COLUMN_MIN = 56  # characters a column needs to be readable; narrower terminals 
 
 def build_parser() -> Parser:
     p = Parser(prog="compare.py code", description=first_paragraph(__doc__))
-    p.add_argument("function", nargs="?", help=f"a row: {', '.join(ROWS)}")
+    p.add_argument("function", nargs="?", help=f"a row: the lessons' {', '.join(ROWS)}; the runtimes' {', '.join(RUNTIME_ONLY)}")
     p.add_argument("--frameworks", type=choice_list(tuple(library_titles()), "library"), default=None,
                    help="all (default) or a comma list of " + ",".join(library_titles()))
     p.add_argument("--list", action="store_true", help="list the rows")
@@ -32,12 +34,16 @@ def build_parser() -> Parser:
     return p
 
 
-def row_named(name: str) -> str:
+def row_named(name: str) -> tuple[str, str]:
+    """(the part it is in, the row): a lesson's function, or a runtime's."""
     if name.lower() == SURPRISES.lower():
-        return SURPRISES
-    if name not in ROWS:
-        raise UsageError(f"no function {name!r}; the rows are {', '.join(ROWS)}")
-    return name
+        return "lesson", SURPRISES
+    if name in ROWS:
+        return "lesson", name
+    if name in RUNTIME_ONLY:
+        return "runtime", name
+    raise UsageError(f"no function {name!r}; the rows are {', '.join(ROWS)} (the lessons) and {', '.join(RUNTIME_ONLY)} "
+                     "(the runtimes)")
 
 
 def load_report(path: str, required: bool = True) -> dict | None:
@@ -105,11 +111,11 @@ def _renderable(cell: Cell):
     return Group(*parts)
 
 
-def show(row: str, libraries: list[str], console) -> None:
+def show(part: str, row: str, libraries: list[str], console) -> None:
     from rich.rule import Rule
     from rich.table import Table
 
-    table_cells = cells(tuple(libraries))
+    table_cells = cells(tuple(libraries), part=part)
     if console.width >= COLUMN_MIN * len(libraries):
         table = Table(title=row, title_justify="left", show_lines=True, expand=True)
         for library in libraries:
@@ -132,14 +138,14 @@ def _main(argv: list[str]) -> int:
     if args.report:
         raise UsageError("--report goes with --html PATH")
     if args.list:
-        print("\n".join(ROWS))
+        print("\n".join([*ROWS, *RUNTIME_ONLY]))
         return 0
     if not args.function:
         raise UsageError("name a FUNCTION to show, or pass --list or --html PATH")
-    row = row_named(args.function)
+    part, row = row_named(args.function)
     from rich.console import Console
 
-    show(row, list(args.frameworks or library_titles()), Console())
+    show(part, row, list(args.frameworks or library_titles()), Console())
     return 0
 
 

@@ -162,19 +162,73 @@ class Function:
     meaning: str
 
 
-# What every implementations/<library>_backend.py defines, in this order (a library-specific
-# helper, private or public, may stand between two of them). `model` is each library's own
-# object: NumPy's and JAX's list of arrays in the seed's layout, TensorFlow's list of
-# variables, PyTorch's nn.Sequential, Keras' Sequential. A library without a counterpart names
-# the function in its module's ABSENT, with the reason; tests/test_layout.py checks all of it,
-# and the side-by-side page shows the functions in this order.
-CONTRACT = (
+# Each library is a folder, implementations/<library>/, with the same two modules in every one:
+#
+# lesson.py, what a learner reads: the network and its training, in the library's own idiom,
+# defining LESSON's functions in this order, the order of a training run (a helper of the
+# library's own may stand between two of them);
+# runtime.py, what only the harness needs: the library's name, install line and module
+# constants (registry.Library), and RUNTIME's functions, in this order.
+#
+# Words every lesson uses with one meaning:
+# - model: the library's own network object (NumPy's and JAX's list of arrays in the seed's layout,
+#   TensorFlow's tf.Module, PyTorch's nn.Sequential, Keras' Sequential, MLX's nn.Module);
+# - parameters: the model's trainable arrays in the library's own structure and order (what its
+#   autodiff differentiates with respect to), and gradients have that same structure;
+# - optimizer: what turns gradients into an update, plain SGD at the schedule's learning rate, with
+#   whatever state the library keeps for it: the library's own optimizer object where its tutorials
+#   use one (torch.optim.SGD, Keras' SGD, MLX's optim.SGD; for JAX the pair of Optax's
+#   transformation and its state), the learning rate itself where they write the update out
+#   (NumPy; TensorFlow's guide, `assign_sub`);
+# - data: the training set as the library computes on it, (x, t, indices): inputs, targets, and
+#   indices[s] the rows of step s (each library keeps the indices where its loops read them best);
+#   x and t are what the lesson's functions take as a batch (`load_data` of a problem whose
+#   training set is that batch gives it);
+# - program: the whole schedule compiled once; `program(model, optimizer)` returns
+#   (model, history) as `train` does.
+# A library without a counterpart names the function in its runtime's ABSENT, with the reason;
+# tests/test_layout.py checks all of it, and the side-by-side page shows the functions in this order.
+LESSON = (
+    Function("configure", ("dtype",), "None",
+             "precision and determinism for a run in `dtype`, process-wide where the library has it so (JAX's x64, "
+             "Keras' floatx, TF32 off)"),
+    Function("build_model", ("problem", "device"), "model", "the network on `device`, with the problem's initial weights"),
+    Function("set_weights", ("model", "weights"), "model",
+             "the model holding `weights` (seed layout); the same object, or a new one where arrays are immutable"),
+    Function("load_data", ("problem", "device"), "data",
+             "the training set on `device` as the library computes on it: (x, t, indices), indices[s] the rows of step s"),
+    Function("forward", ("model", "spec", "x"), "logits", "the output layer's pre-activation, for a batch x"),
+    Function("layer_outputs", ("model", "spec", "x"), "list[(z, a)]",
+             "each layer's pre-activation z and activation a = f(z), input side first, in NumPy: the forward pass "
+             "layer by layer (the last a is the output activation of the logits)"),
+    Function("predict", ("model", "spec", "x"), "outputs", "the output layer's activation of the logits"),
+    Function("loss", ("model", "spec", "x", "t"), "scalar", "the spec's loss, averaged over the batch"),
+    Function("gradients", ("model", "spec", "x", "t"), "gradients",
+             "d loss / d parameters, in the parameters' own structure (`in_seed_layout` turns them into NumPy)"),
+    Function("in_seed_layout", ("parameters",), "list[np.ndarray]",
+             "parameters, or gradients of them, as NumPy arrays in the seed's layout: one (fan_in + 1, fan_out) matrix "
+             "per layer, row 0 the bias"),
+    Function("make_optimizer", ("model", "lr"), "optimizer", "plain SGD at learning rate `lr` for this model, built once"),
+    Function("train_step", ("model", "optimizer", "spec", "x", "t"), "(model, optimizer)",
+             "one SGD step on one batch; the same objects where the library updates in place, new ones where its "
+             "arrays are immutable"),
+    Function("train", ("model", "optimizer", "problem", "data"), "(model, history)",
+             "the whole schedule, step by step from Python (eager mode); history: the training-set loss at "
+             "schedule.record_steps()"),
+    Function("compile_training", ("model", "optimizer", "problem", "data"), "program",
+             "the whole schedule compiled, once (compiled mode): `program(model, optimizer)` returns (model, "
+             "history) as `train` does"),
+    Function("weights_of", ("model",), "list[np.ndarray]", "the model's weights back in NumPy, seed layout"),
+    Function("prepare", ("problem", "mode", "device"), "Runner",
+             "everything done once (precision, model, optimizer, data on the device, the compiled program); the "
+             "runner trains from the initial weights each time it is called"),
+)
+
+RUNTIME = (
     Function("versions", (), "dict[str, str]", "the library's version and the settings that matter for timing"),
     Function("set_threads", ("n",), "None",
              "--threads: the library's own thread counts, right after import and before any work (variables it "
-             "reads when imported are its file's THREAD_ENV, set by the harness first)"),
-    Function("configure", ("dtype",), "None",
-             "precision and determinism, process-wide where the library has it so (x64, floatx, TF32)"),
+             "reads when imported are its THREAD_ENV, set by the harness first)"),
     Function("device_unavailable", ("device",), "str | None", "why the library cannot run on `device` here, or None"),
     Function("gpu_name", (), "str | None", "the GPU the library computes on when asked for `gpu`, by name, or None"),
     Function("reset_gpu_peak", (), "bool",
@@ -183,25 +237,13 @@ CONTRACT = (
     Function("gpu_peak_bytes", (), "int | None",
              "the most GPU memory the library has allocated since `reset_gpu_peak` (or since it started), or None "
              "where it reports none"),
-    Function("build_model", ("problem", "device"), "model", "the network on `device`, with the problem's initial weights"),
-    Function("set_weights", ("model", "weights"), "model",
-             "the model holding `weights` (seed layout); the same object, or a new one where arrays are immutable"),
-    Function("forward", ("model", "spec", "x"), "logits", "the output layer's pre-activation, for a batch x"),
-    Function("predict", ("model", "spec", "x"), "outputs", "the output layer's activation of the logits"),
-    Function("loss", ("model", "spec", "x", "t"), "scalar", "the spec's loss, averaged over the batch"),
-    Function("gradients", ("model", "spec", "x", "t"), "gradients", "d loss / d weights, in the model's own structure"),
-    Function("train_step", ("model", "spec", "x", "t", "lr"), "model", "one step of plain SGD on one batch"),
-    Function("train", ("model", "problem", "data", "program"), "(model, history)",
-             "the whole schedule on the library's copy of the data; `program` is the compiled schedule, or None "
-             "to run it eagerly; history: the training-set loss at schedule.record_steps()"),
-    Function("weights_of", ("model",), "list[np.ndarray]", "the weights back in NumPy, seed layout"),
-    Function("prepare", ("problem", "mode", "device"), "Runner",
-             "everything done once (model, data on the device, compiled program); the runner trains from the "
-             "initial weights each time it is called"),
+    Function("probe_machine", ("device",), "None",
+             "one-time checks of this machine that the library would otherwise make inside a timed first call of a "
+             "compiled run (PyTorch: Inductor's vector-instruction probes); nothing for most"),
 )
 
-# What every implementations/parallel/<library>_parallel.py defines, in this order: the steps of
-# a data-parallel engine (shared/studies/parallel_host.py calls them).
+# What every implementations/<library>/parallel.py (a data-parallel engine, beside its library)
+# defines, in this order: the steps of a data-parallel engine (shared/studies/parallel_host.py calls them).
 PARALLEL_CONTRACT = (
     Function("versions", (), "dict[str, str]", "the library's version and its collective backend"),
     Function("unsupported", ("layout", "dtype"), "str | None", "a layout or dtype the engine cannot run, said before it starts"),

@@ -32,6 +32,25 @@ TOLERANCES = {
         "CPU, 7.2e-6 after 10,000 XOR steps. 1e-4 keeps a factor of ~14 for GPUs and long runs.")),
 }
 
+# One step from the same weights on the same batch: each layer's pre-activation and activation, the
+# loss, the gradients and the updated weights, compared as above. No error accumulates over steps,
+# so these are far tighter than the run tolerances; `compare.py explain` and the lesson tests use them.
+STEP_TOLERANCES = {
+    "float64": Tolerance(1e-12, (
+        "One step is a few hundred float64 operations, each a few ulps (~1e-16) apart between "
+        "libraries: the worst seen on the CPU over every task and library is 1.7e-15 (a hidden layer's "
+        "activation on digits). 1e-12 leaves a factor of ~600 for other machines and is still far below "
+        "what a real fault leaves: a learning rate off by one part in a million moves one step's weights "
+        "by about 1e-8, and one float32 operation moves a value by about 1e-8.")),
+    "float32": Tolerance(1e-5, (
+        "The same operations in float32 (ulp 6e-8 at 1) differ by up to 1.2e-6 on the CPU (MLX's digits "
+        "activations, summed over 64 inputs). 1e-5 keeps a factor of ~8.")),
+}
+
+
+def step_tolerance(dtype: str) -> float:
+    return STEP_TOLERANCES[dtype].value
+
 
 def tolerance_markdown() -> str:
     """The tolerances as the README shows them (a test keeps the two equal)."""

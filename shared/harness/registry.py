@@ -1,11 +1,12 @@
 """Which libraries and data-parallel engines exist, and how to load them: lazily, one at a
 time, never breaking the others.
 
-Nothing here lists a library by hand: every `implementations/<name>_backend.py` is a library and
-every `implementations/parallel/<name>_parallel.py` an engine, each described by its own module
-constants (NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER, DTYPE_SKIPS,
-THREAD_ENV, IMPORT_ENV, CACHE_ENV, RECORDED_ENV, BACKENDS, BACKEND_ENV; an engine's TARGET, LISTENS, PER_LAYOUT,
-PROCESSES and HOST_ENV), read from the file without importing it.
+Nothing here lists a library by hand: every folder `implementations/<name>/` with a runtime.py
+is a library (its lesson.py the study code, the package itself what the harness imports), and
+every `implementations/<name>/parallel.py` an engine, each described by its own module constants
+(a runtime's NAME, TITLE, REQUIRES, INSTALL, POSITION, ABSENT, STEP_CAPS, LOAD_AFTER, DTYPE_SKIPS,
+THREAD_ENV, IMPORT_ENV, CACHE_ENV, RECORDED_ENV, BACKENDS, BACKEND_ENV; an engine's TARGET, LISTENS,
+PER_LAYOUT, PROCESSES and HOST_ENV), read from the file without importing it.
 
 The harness loads each library in a worker process of its own (shared/harness/worker.py), the
 other libraries hidden while it imports (`foreign_packages`: each import is then the library's
@@ -39,12 +40,12 @@ class Library:
 
     name: str  # NAME: the --frameworks name
     title: str  # TITLE: how tables and the page name it
-    module: str  # the module to import
+    module: str  # the module to import: the library's package (its runtime and its lesson), or a test's module
     requires: str  # REQUIRES: the package whose presence makes it runnable
     install: str  # INSTALL: the command that installs that package
     position: int = 99  # POSITION: its place in tables (NumPy, the reference, first)
     absent: dict[str, str] = field(default_factory=dict)  # ABSENT: contract functions it has no counterpart for, and why
-    path: Path | None = None  # its implementation file; None for the tests' misbehaving libraries (not shown on the page)
+    path: Path | None = None  # its folder (lesson.py, runtime.py); None for the tests' misbehaving libraries (not shown on the page)
     step_caps: dict[str, int] = field(default_factory=dict)  # STEP_CAPS: mode (or "mode on backend") → default steps
     load_after: tuple[str, ...] = ()  # LOAD_AFTER: packages imported first when one process loads several
     dtype_skips: dict[str, str] = field(default_factory=dict)  # DTYPE_SKIPS: "dtype" or "dtype on backend" → why skipped
@@ -54,7 +55,17 @@ class Library:
     import_env: dict[str, str | None | dict[str, str]] = field(default_factory=dict)  # IMPORT_ENV: see import_environment
     cache_env: dict[str, str] = field(default_factory=dict)  # CACHE_ENV: its on-disk compilation caches → a folder name each
     recorded_env: tuple[str, ...] = ()  # RECORDED_ENV: the user's variables that change how it runs, kept with results
-    imports: tuple[str, ...] = ()  # the packages its file imports at its top level (never hidden from it: foreign_packages)
+    imports: tuple[str, ...] = ()  # the packages its files import at their top level (never hidden from it: foreign_packages)
+
+    @property
+    def lesson(self) -> Path | None:
+        """Its lesson.py: what the side-by-side page and the layout checks read."""
+        return self.path / "lesson.py" if self.path else None
+
+    @property
+    def runtime(self) -> Path | None:
+        """Its runtime.py: where its constants are read."""
+        return self.path / "runtime.py" if self.path else None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -64,7 +75,7 @@ class Library:
 
 @dataclass(frozen=True)
 class Engine:
-    """One data-parallel engine (implementations/parallel/), as its file declares it."""
+    """One data-parallel engine (implementations/<library>/parallel.py), as its file declares it."""
 
     name: str  # NAME: the library's name
     title: str  # TITLE: what the engine is, for reports
@@ -104,14 +115,16 @@ def constants(path: Path) -> dict[str, object]:
     return found
 
 
-def _library(module: str, path: Path) -> Library:
-    c = constants(path)
-    return Library(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("REQUIRES", c["NAME"]),
+def _library(package: str, runtime: Path) -> Library:
+    """A library's folder, from its runtime.py: the constants there, the imports of both files."""
+    folder, lesson = runtime.parent, runtime.parent / "lesson.py"
+    c = constants(runtime)
+    return Library(c["NAME"], c.get("TITLE", c["NAME"]), package, c.get("REQUIRES", c["NAME"]),
                    c.get("INSTALL", f"pip install {c.get('REQUIRES', c['NAME'])}"), c.get("POSITION", 99),
-                   c.get("ABSENT", {}), path, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())),
+                   c.get("ABSENT", {}), folder, c.get("STEP_CAPS", {}), tuple(c.get("LOAD_AFTER", ())),
                    c.get("DTYPE_SKIPS", {}), c.get("THREAD_ENV", {}), tuple(c.get("BACKENDS", ())), c.get("BACKEND_ENV"),
                    c.get("IMPORT_ENV", {}), c.get("CACHE_ENV", {}), tuple(c.get("RECORDED_ENV", ())),
-                   top_level_imports(path))
+                   tuple(dict.fromkeys([*top_level_imports(runtime), *(top_level_imports(lesson) if lesson.exists() else ())])))
 
 
 def step_cap(target: str, mode: str) -> int | None:
@@ -121,9 +134,10 @@ def step_cap(target: str, mode: str) -> int | None:
     return caps.get(f"{mode} on {backend}") or caps.get(mode)
 
 
-def _engine(module: str, path: Path) -> Engine:
+def _engine(package: str, path: Path) -> Engine:
+    """A data-parallel engine, from its file beside its library's (the module `<package>.parallel`)."""
     c = constants(path)
-    return Engine(c["NAME"], c.get("TITLE", c["NAME"]), module, c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
+    return Engine(c["NAME"], c.get("TITLE", c["NAME"]), f"{package}.{path.stem}", c.get("TARGET", c["NAME"]), c.get("POSITION", 99),
                   c.get("ABSENT", {}), path, c.get("LISTENS", "host"), c.get("PER_LAYOUT", {}),
                   c.get("PROCESSES", "host"), c.get("HOST_ENV", {}), top_level_imports(path))
 
@@ -135,16 +149,17 @@ def _in_order(items: list) -> dict:
     return {item.name: item for item in sorted(items, key=lambda item: (item.position, item.name))}
 
 
-def _discover(folder: Path, suffix: str, make) -> dict:
-    """Every `<name><suffix>.py` of a folder, in POSITION order: adding a library is adding a file.
+def _discover(folder: Path, file: str, make) -> dict:
+    """Every `<name>/<file>` in a folder, in POSITION order: adding a library is adding a folder.
     A file that cannot be read (a syntax error, no NAME, a NAME already taken) is left out and
-    named in BROKEN, so that one bad file never breaks every command."""
+    named in BROKEN, so that one bad file never breaks every command. `make(package, path)`: the
+    library or engine from the folder's package and the file found there."""
     package = ".".join(folder.relative_to(IMPLEMENTATIONS.parent).parts) if folder.is_relative_to(IMPLEMENTATIONS.parent) \
         else folder.name
     found: dict[str, object] = {}
-    for path in sorted(folder.glob(f"*{suffix}.py")):
+    for path in sorted(folder.glob(f"*/{file}")):
         try:
-            item = make(f"{package}.{path.stem}", path)
+            item = make(f"{package}.{path.parent.name}", path)
         except (SyntaxError, KeyError, OSError) as exc:
             BROKEN[str(path)] = f"cannot read its constants ({exc.__class__.__name__}: {exc})"
             continue
@@ -155,8 +170,8 @@ def _discover(folder: Path, suffix: str, make) -> dict:
     return _in_order(list(found.values()))
 
 
-LIBRARIES: dict[str, Library] = _discover(IMPLEMENTATIONS, "_backend", _library)
-ENGINES: dict[str, Engine] = _discover(IMPLEMENTATIONS / "parallel", "_parallel", _engine)
+LIBRARIES: dict[str, Library] = _discover(IMPLEMENTATIONS, "runtime.py", _library)
+ENGINES: dict[str, Engine] = _discover(IMPLEMENTATIONS, "parallel.py", _engine)
 FRAMEWORKS = tuple(LIBRARIES)  # the shipped libraries, in table order
 SHIPPED_ENGINES = tuple(ENGINES)  # the shipped engines (the tests register more)
 
@@ -180,11 +195,11 @@ def register_engine(name: str, module: str, like: str) -> None:
                             position=99, path=None)
 
 
-def add_file(path: Path, module: str) -> Library:
-    """Add an implementation file from elsewhere (a test's), exactly as a file in
-    implementations/ is found: from its own constants, in POSITION order. It then shows
-    everywhere a shipped one does (tables, the page, the layout checks)."""
-    library = _library(module, path)
+def add_folder(folder: Path, package: str) -> Library:
+    """Add a library's folder from elsewhere (a test's), exactly as a folder in implementations/
+    is found: from its runtime's constants, in POSITION order. It then shows everywhere a shipped
+    one does (tables, the page, the layout checks)."""
+    library = _library(package, folder / "runtime.py")
     if library.name in LIBRARIES:
         raise ValueError(f"NAME {library.name!r} is already {LIBRARIES[library.name].path}'s")
     ordered = _in_order([*LIBRARIES.values(), library])
@@ -198,7 +213,7 @@ def known() -> tuple[str, ...]:
 
 
 def listed() -> tuple[str, ...]:
-    """The libraries that have an implementation file, in table order: what `--frameworks all`,
+    """The libraries that have an implementation folder, in table order: what `--frameworks all`,
     the side-by-side page and the layout checks cover."""
     return tuple(sorted((n for n, lib in LIBRARIES.items() if lib.path), key=lambda n: (LIBRARIES[n].position, n)))
 
@@ -372,7 +387,7 @@ def installed(name: str) -> bool:
 
 
 def load(name: str) -> ModuleType:
-    """Import `implementations/<name>_backend.py`; MissingLibraryError if its library is absent."""
+    """Import `implementations/<name>/` (its runtime and lesson); MissingLibraryError if its library is absent."""
     if name not in LIBRARIES:
         raise KeyError(name)
     if not installed(name):

@@ -132,9 +132,9 @@ class Harness:
     def reference(self, steps: int) -> TrainOutput:
         """The NumPy result after `steps` steps (computed here, untimed, for capped runs)."""
         if steps not in self.references:
-            from implementations import numpy_backend
+            from implementations.numpy import lesson as numpy_lesson
 
-            self.references[steps] = numpy_backend.prepare(self.problem.prefix(steps), "eager", "cpu")()
+            self.references[steps] = numpy_lesson.prepare(self.problem.prefix(steps), "eager", "cpu")()
         return self.references[steps]
 
     def run(self) -> dict:

@@ -178,6 +178,8 @@ def _measure(module, request: RunRequest, debug: bool, phase: Callable[[str], No
 
             runner = book_runner(request.problem.spec.sizes, request.seed)
         else:
+            if request.mode == "compiled":  # the library's one-time machine checks, before anything is timed
+                module.probe_machine(request.device)
             runner = module.prepare(request.problem, request.mode, request.device)
         timed = time_runner(runner, request.problem.schedule.steps, request.repeat, phase)
     except Exception as exc:

@@ -74,11 +74,11 @@ def step_times(report: dict, path: str) -> str:
 
 
 def _grid_predictions(run: RunRow, problem: Problem, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    from implementations import numpy_backend
+    from implementations.numpy import lesson as numpy_lesson
 
     weights = [np.array(w, dtype=np.float64) for w in run.weights]
     grid = np.column_stack([xs.ravel(), ys.ravel()])
-    return numpy_backend.predict(weights, problem.spec, grid)[:, 0].reshape(xs.shape)
+    return numpy_lesson.predict(weights, problem.spec, grid)[:, 0].reshape(xs.shape)
 
 
 def decision_regions(report: dict, problem: Problem, dataset: Dataset, path: str) -> str:

@@ -3,7 +3,7 @@
 Every engine runs as H "host" processes (`python -m shared.studies.parallel_host`), started here as
 separate hosts of a cluster would be, coordinating over 127.0.0.1 on ports taken free just
 before the start. Inside a host the engine drives its N/H workers its own way
-(implementations/parallel/): PyTorch and MLX start one process per worker, JAX, TensorFlow and
+(implementations/<library>/parallel.py): PyTorch and MLX start one process per worker, JAX, TensorFlow and
 Keras one device per worker. Each global batch of the schedule is split into N equal, contiguous
 parts, one per worker, and the engine's collective averages the gradients; the result must
 equal the single-process NumPy run on the same global batches.

@@ -3,7 +3,7 @@
 Started by the harness (shared/studies/parallel.py) as a separate host of a cluster would be. It reads
 the run's job, lets its engine start the host's workers (`launch`: PyTorch and MLX one process per
 worker, the others this process itself), and each worker goes through the engine's steps in
-the order every file in implementations/parallel/ defines them: `unsupported`, `configure`
+the order every implementations/<library>/parallel.py defines them: `unsupported`, `configure`
 (before the runtime starts), `join` (the rendezvous), `prepare`, the timed runs, `leave`.
 Every worker process writes its result into the run's folder (host 0's first worker's is the
 one compared with the reference; the others must agree with it).

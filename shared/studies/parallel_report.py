@@ -50,11 +50,11 @@ class Study:
         return [(1, 1)] + [(n, h) for h in self.config["hosts"] for n in self.config["workers"] if (n, h) != (1, 1)]
 
     def run(self) -> dict:
-        from implementations import numpy_backend
+        from implementations.numpy import lesson as numpy_lesson
 
         start = time.monotonic()
         self.progress.show("numpy", "the single-process reference")
-        self.reference = numpy_backend.prepare(self.problem, "eager", "cpu")()
+        self.reference = numpy_lesson.prepare(self.problem, "eager", "cpu")()
         runs = [(e, n, h) for e in self.config["engines"] if not registry.engine_missing(e) for n, h in self.layouts()]
         for engine in self.config["engines"]:
             reason = registry.engine_missing(engine)

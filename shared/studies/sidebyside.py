@@ -1,10 +1,12 @@
 """The implementations aligned function by function, read from the files themselves.
 
-Each implementation file has the same public functions in the same order (tests/test_layout.py);
-this module cuts each file into those functions with `ast`, attaches every private helper (and
-helper class) to the row of the public function that uses it, and says why a library has no
-function of its own where it has none. The page (shared/studies/sidebyside_html.py) and the terminal
-view (shared/commands/code.py) both show exactly these pieces of source.
+Each library's lesson has the same public functions in the same order, and so has each runtime
+(tests/test_layout.py); this module cuts each file into those functions with `ast`, attaches
+every private helper (and helper class) to the row of the public function that uses it, and says
+why a library has no function of its own where it has none. The page
+(shared/studies/sidebyside_html.py) and the terminal view (shared/commands/code.py) both show
+exactly these pieces of source: the lessons first, in the order of a training run, and the
+runtimes, what only the harness needs, after them.
 """
 
 from __future__ import annotations
@@ -13,21 +15,23 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.contract.interface import CONTRACT, PARALLEL_CONTRACT
+from shared.contract.interface import LESSON, PARALLEL_CONTRACT, RUNTIME
 from shared.harness import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SURPRISES = "Surprises"  # the first row: each module's docstring
-# The rows come from the contract; the columns from the registry (each implementation file).
-ROWS = (SURPRISES, "ACTIVATIONS", *(f.name for f in CONTRACT))
+# The rows come from the contract; the columns from the registry (each library's folder).
+ROWS = (SURPRISES, "ACTIVATIONS", *(f.name for f in LESSON))  # the lessons
+RUNTIME_ROWS = (SURPRISES, *(f.name for f in RUNTIME))  # what only the harness needs
 PARALLEL_ROWS = (SURPRISES, *(f.name for f in PARALLEL_CONTRACT))  # beyond one device: one row per engine step
+PARTS = {"lesson": ROWS, "runtime": RUNTIME_ROWS, "parallel": PARALLEL_ROWS}
 
 
-def contract_markdown() -> str:
-    """The contract as the README shows it (a test keeps the two equal)."""
+def contract_markdown(functions=LESSON) -> str:
+    """A list of the contract as the docs show it (a test keeps the two equal)."""
     lines = ["| function | parameters | returns | meaning |", "|---|---|---|---|"]
     lines += [f"| `{f.name}` | `({', '.join(f.parameters)})` | {f.returns.replace('|', chr(92) + '|')} | {f.meaning} |"
-              for f in CONTRACT]
+              for f in functions]
     return "\n".join(lines)
 
 
@@ -60,12 +64,11 @@ class Cell:
     absent: str | None = None  # why there is nothing, when there is nothing
 
 
-def implementation_path(library: str) -> Path:
-    return registry.LIBRARIES[library].path
-
-
-def parallel_path(library: str) -> Path:
-    return registry.ENGINES[library].path
+def part_path(library: str, part: str) -> Path:
+    """The file of one part of a library: its lesson.py, runtime.py or (an engine's) parallel.py."""
+    if part == "parallel":
+        return registry.ENGINES[library].path
+    return registry.LIBRARIES[library].path / f"{part}.py"
 
 
 def _span(node: ast.AST) -> tuple[int, int]:
@@ -120,15 +123,15 @@ def helper_rows(pieces: dict[str, Piece], rows: tuple[str, ...] = ROWS) -> dict[
     return owner
 
 
-def cells(libraries: tuple[str, ...] | None = None, parallel: bool = False) -> dict[tuple[str, str], Cell]:
+def cells(libraries: tuple[str, ...] | None = None, part: str = "lesson") -> dict[tuple[str, str], Cell]:
     """(library, row) → the cell: the row's piece and its helpers, or why the library has none.
-    `parallel`: the data-parallel files and their rows instead of the implementation files."""
-    rows = PARALLEL_ROWS if parallel else ROWS
-    names = engine_titles() if parallel else library_titles()
+    `part`: "lesson" (the lessons' rows), "runtime" or "parallel" (the data-parallel engines')."""
+    rows = PARTS[part]
+    names = engine_titles() if part == "parallel" else library_titles()
     out: dict[tuple[str, str], Cell] = {}
     for library in libraries or tuple(names):
-        absent = (registry.ENGINES if parallel else registry.LIBRARIES)[library].absent
-        pieces = pieces_of(parallel_path(library) if parallel else implementation_path(library))
+        absent = (registry.ENGINES if part == "parallel" else registry.LIBRARIES)[library].absent
+        pieces = pieces_of(part_path(library, part))
         owner = helper_rows(pieces, rows)
         for row in rows:
             mine = [pieces[row]] if row in pieces else []

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from implementations import numpy_backend
+from implementations.numpy import lesson as numpy_lesson
 from shared.contract.interface import Problem, Runner, TrainOutput
 from shared.contract.tolerances import tolerance
 
@@ -21,11 +21,15 @@ def device_unavailable(device: str) -> str | None:
     return None if device == "cpu" else "test library: CPU only"
 
 
+def probe_machine(device: str) -> None:
+    """Nothing to probe."""
+
+
 def prepare_with(misbehave: Callable[[Problem, str], None], problem: Problem, mode: str,
                  change: Callable[[TrainOutput], None] | None = None) -> Runner:
     """Prepare NumPy's run; `misbehave(problem, mode)` runs first, `change` edits each result."""
     misbehave(problem, mode)
-    run = numpy_backend.prepare(problem, "eager", "cpu")
+    run = numpy_lesson.prepare(problem, "eager", "cpu")
 
     def changed() -> TrainOutput:
         out = run()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 
-from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
+from tests.fakes.base import MODES, device_unavailable, prepare_with, probe_machine, versions  # noqa: F401
 
 NAME = "dies_after"
 INSTALL = "(test only)"

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from tests.fakes import FOREVER_S
-from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
+from tests.fakes.base import MODES, device_unavailable, prepare_with, probe_machine, versions  # noqa: F401
 
 NAME = "hangs"
 INSTALL = "(test only)"

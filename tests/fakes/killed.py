@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal  # noqa: F401 (used by some of these fakes' one line)
 
-from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
+from tests.fakes.base import MODES, device_unavailable, prepare_with, probe_machine, versions  # noqa: F401
 
 NAME = "killed"
 INSTALL = "(test only)"

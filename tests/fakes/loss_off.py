@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.base import MODES, device_unavailable, moved, nothing, prepare_with, versions  # noqa: F401
+from tests.fakes.base import MODES, device_unavailable, moved, nothing, prepare_with, probe_machine, versions  # noqa: F401
 
 NAME = "loss_off"
 INSTALL = "(test only)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.fakes.base import MODES, device_unavailable, prepare_with, versions  # noqa: F401
+from tests.fakes.base import MODES, device_unavailable, prepare_with, probe_machine, versions  # noqa: F401
 
 NAME = "nan_loss"
 INSTALL = "(test only)"

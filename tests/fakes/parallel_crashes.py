@@ -3,8 +3,8 @@ segfault would): the row must name host 1 and how it ended, not the peer the har
 
 import os
 
-from implementations.parallel import jax_parallel
-from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for `join`)
+from implementations.jax import parallel as jax_parallel
+from implementations.jax.parallel import *  # noqa: F403 (the real engine, but for `join`)
 
 
 def join(layout):

@@ -1,7 +1,7 @@
 """A data-parallel engine (JAX's) whose host 1 fails at the rendezvous: its peers must be stopped at once."""
 
-from implementations.parallel import jax_parallel
-from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for `join`)
+from implementations.jax import parallel as jax_parallel
+from implementations.jax.parallel import *  # noqa: F403 (the real engine, but for `join`)
 
 
 def join(layout):

@@ -2,8 +2,8 @@
 
 import time
 
-from implementations.parallel import jax_parallel
-from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for `join`)
+from implementations.jax import parallel as jax_parallel
+from implementations.jax.parallel import *  # noqa: F403 (the real engine, but for `join`)
 from tests.fakes import FOREVER_S
 
 

@@ -3,7 +3,7 @@ results stand, the host is stopped after the grace period, and the row says so."
 
 import time
 
-from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for `launch`)
+from implementations.jax.parallel import *  # noqa: F403 (the real engine, but for `launch`)
 from tests.fakes import FOREVER_S
 
 

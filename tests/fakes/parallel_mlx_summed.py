@@ -6,13 +6,13 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_map
 
-from implementations import mlx_backend
-from implementations.parallel import mlx_parallel
-from implementations.parallel.mlx_parallel import *  # noqa: F403 (the real engine, but for the step)
+from implementations.mlx import lesson as mlx_lesson
+from implementations.mlx import parallel as mlx_parallel
+from implementations.mlx.parallel import *  # noqa: F403 (the real engine, but for the step)
 
 
 def summed_step(model, optimizer, spec, x, t):
-    value, grads = nn.value_and_grad(model, mlx_backend.loss)(model, spec, x, t)
+    value, grads = nn.value_and_grad(model, mlx_lesson.loss)(model, spec, x, t)
     optimizer.update(model, tree_map(mx.distributed.all_sum, grads))
     return value
 

@@ -2,8 +2,8 @@
 of each global batch and the averaged gradients are the single-process ones. Its numbers equal
 NumPy's; only the rows each process says it trained on show it did not parallelise."""
 
-from implementations.parallel import mlx_parallel
-from implementations.parallel.mlx_parallel import *  # noqa: F403 (the real engine, but for the split)
+from implementations.mlx import parallel as mlx_parallel
+from implementations.mlx.parallel import *  # noqa: F403 (the real engine, but for the split)
 
 
 def unsplit_batches(problem, group):

@@ -7,4 +7,4 @@ import importlib.util
 if importlib.util.find_spec("sklearn") is not None:
     raise ImportError("test engine: scikit-learn could be found while the engine was imported")
 
-from implementations.parallel.mlx_parallel import *  # noqa: F403 (the real engine)
+from implementations.mlx.parallel import *  # noqa: F403 (the real engine)

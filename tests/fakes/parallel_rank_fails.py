@@ -1,8 +1,8 @@
 """PyTorch's data-parallel engine with a worker other than its host's first failing in
 training: the row must show that worker's error, not its peers' broken connection."""
 
-from implementations.parallel import torch_parallel
-from implementations.parallel.torch_parallel import *  # noqa: F403 (the real engine, but for `split_batches`)
+from implementations.torch import parallel as torch_parallel
+from implementations.torch.parallel import *  # noqa: F403 (the real engine, but for `split_batches`)
 
 real_split = torch_parallel.split_batches  # kept before the swap below: calling it by name would call failing_split
 

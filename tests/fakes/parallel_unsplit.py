@@ -3,8 +3,8 @@ no all-reduce runs. Its numbers equal NumPy's; only the program shows it did not
 
 from jax.sharding import PartitionSpec
 
-from implementations.parallel import jax_parallel
-from implementations.parallel.jax_parallel import *  # noqa: F403 (the real engine, but for the split)
+from implementations.jax import parallel as jax_parallel
+from implementations.jax.parallel import *  # noqa: F403 (the real engine, but for the split)
 
 
 def unsplit_batches(problem, mesh):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from tests.fakes.base import MODES, device_unavailable, prepare_with  # noqa: F401
+from tests.fakes.base import MODES, device_unavailable, prepare_with, probe_machine  # noqa: F401
 
 NAME = "peeks"
 INSTALL = "(test only)"

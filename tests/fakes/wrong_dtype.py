@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.fakes.base import MODES, device_unavailable, moved, nothing, prepare_with, versions  # noqa: F401
+from tests.fakes.base import MODES, device_unavailable, moved, nothing, prepare_with, probe_machine, versions  # noqa: F401
 
 NAME = "wrong_dtype"
 INSTALL = "(test only)"

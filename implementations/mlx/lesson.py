@@ -1,10 +1,11 @@
 """MLX: `mlx.nn.Linear` layers in an `nn.Module`, gradients from `nn.value_and_grad`, updates by
 `optim.SGD`.
 
-Eager mode is a Python loop of steps, each `nn.value_and_grad` then `optimizer.update`, and an
-`mx.eval` of the parameters after every step, as MLX's own examples train. Compiled mode is
-`mx.compile` of a block of BLOCK steps unrolled (the state, model and optimizer, declared as
-the compiled function's inputs and outputs), called from Python: `mx.compile` traces a Python
+Eager mode is MLX's own training loop: `nn.value_and_grad(model, loss)` and the optimizer built
+once, then per step the loss and gradients, `optimizer.update(model, grads)` and an `mx.eval` of
+the parameters and the optimizer's state. Compiled mode is `mx.compile` of a block of BLOCK
+steps unrolled (the state, model and optimizer, declared as the compiled function's inputs and
+outputs), called from Python: `mx.compile` traces a Python
 function into one graph of MLX ops and fuses what it can, but it has no loop primitive (no
 `lax.scan`, no `while_loop`), so a loop inside a compiled function is unrolled at trace time
 and the schedule itself must stay in Python.
@@ -38,12 +39,6 @@ import numpy as np
 
 from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
-NAME = "mlx"
-TITLE = "MLX"
-POSITION = 5
-REQUIRES = "mlx"
-INSTALL = 'pip install "mlx[cpu]==0.32.4"'
-MODES = ("eager", "compiled")
 
 def exp(z: mx.array) -> mx.array:
     """`mx.exp`, except in float64: MLX's CPU `exp` is float32's approximation whatever the dtype
@@ -85,8 +80,15 @@ ACTIVATIONS = {
 }
 
 # Steps per compiled block: the trace unrolls them, so a longer block is a longer compile and
-# fewer calls from Python (measured on XOR, README "Findings").
+# fewer calls from Python (measured on XOR, docs/findings.md).
 BLOCK = 10
+
+
+def configure(dtype: str) -> None:
+    """float64 is computed on the CPU only, so a float64 run makes the CPU the default device
+    (already so on Linux; on Apple silicon the default is the GPU)."""
+    if dtype == "float64":
+        mx.set_default_device(mx.cpu)
 
 
 class MLP(nn.Module):
@@ -102,47 +104,6 @@ class MLP(nn.Module):
         for layer in self.layers[:-1]:
             x = ACTIVATIONS[self.hidden_activation](layer(x))
         return self.layers[-1](x)
-
-
-def versions() -> dict[str, str]:
-    return {"mlx": mx.__version__, "mlx_device": str(mx.default_device()), **_threads}
-
-
-_threads: dict[str, str] = {}
-
-
-def set_threads(n: int) -> None:
-    """MLX (0.32) has no thread setting of its own: the report says so rather than claim n."""
-    _threads["mlx_threads"] = f"MLX default ({n} asked: MLX has no thread setting)"
-
-
-def configure(dtype: str) -> None:
-    """Precision, in one place: float64 is computed on the CPU only, so a float64 run makes the
-    CPU the default device (already so on Linux; on Apple silicon the default is the GPU)."""
-    if dtype == "float64":
-        mx.set_default_device(mx.cpu)
-
-
-def device_unavailable(device: str) -> str | None:
-    if device == "cpu" or mx.is_available(mx.gpu):
-        return None
-    return (f"MLX {mx.__version__} sees no GPU: this build (mlx[cpu] on Linux) runs on the CPU only; MLX's GPU is "
-            "Apple silicon's Metal (or, on Linux, the CUDA build mlx[cuda12]/[cuda13])")
-
-
-def gpu_name() -> str | None:
-    name = mx.device_info(mx.gpu).get("device_name") if mx.is_available(mx.gpu) else None
-    return str(name) if name else None
-
-
-def reset_gpu_peak() -> bool:
-    """MLX's allocator keeps one peak for what it holds (on Apple silicon, in memory the CPU shares)."""
-    mx.reset_peak_memory()
-    return True
-
-
-def gpu_peak_bytes() -> int | None:
-    return int(mx.get_peak_memory()) if mx.is_available(mx.gpu) else None
 
 
 def _device(device: str) -> mx.Device:
@@ -171,9 +132,25 @@ def set_weights(model: MLP, weights: tuple[np.ndarray, ...]) -> MLP:
     return model
 
 
+def load_data(problem: Problem, device: str) -> tuple:
+    """Arrays with the dtype named (`mx.array` of float64 NumPy is float32 otherwise), in unified
+    memory; the indices stay in NumPy: the loops make their own small index arrays."""
+    dtype = _dtype(problem.spec.dtype)
+    return mx.array(problem.x_train, dtype=dtype), mx.array(problem.t_train, dtype=dtype), problem.schedule.indices
+
+
 def forward(model: MLP, spec: ModelSpec, x: mx.array) -> mx.array:
     """The output layer's logits: the module ends with a Linear layer."""
     return model(x)
+
+
+def layer_outputs(model: MLP, spec: ModelSpec, x: mx.array) -> list[tuple[np.ndarray, np.ndarray]]:
+    found = []
+    for layer, name in zip(model.layers, spec.activations()):
+        z = layer(x)
+        x = ACTIVATIONS[name](z)
+        found.append((np.asarray(z), np.asarray(x)))
+    return found
 
 
 def predict(model: MLP, spec: ModelSpec, x: mx.array) -> mx.array:
@@ -201,75 +178,78 @@ def gradients(model: MLP, spec: ModelSpec, x: mx.array, t: mx.array) -> dict:
     return nn.value_and_grad(model, loss)(model, spec, x, t)[1]
 
 
-def train_step(model: MLP, spec: ModelSpec, x: mx.array, t: mx.array, lr: float) -> MLP:
-    """One update by `optim.SGD` (an optimizer made for the step: the contract hands the learning
-    rate in; `train` keeps one for the whole schedule), lazily: `mx.eval` computes it."""
-    sgd_step(model, _sgd(lr, model), spec, x, t)
-    return model
+def in_seed_layout(parameters: dict) -> list[np.ndarray]:
+    """The module's tree → [bias; weight.T] per layer."""
+    return [np.vstack([np.asarray(layer["bias"])[None, :], np.asarray(layer["weight"]).T]) for layer in parameters["layers"]]
 
 
-def _sgd(lr: float, model: MLP) -> optim.SGD:
-    """Plain SGD whose learning rate has the model's dtype (a bare float becomes float32)."""
+def make_optimizer(model: MLP, lr: float) -> optim.SGD:
+    """Plain SGD whose learning rate has the model's dtype: a bare float becomes a float32 array,
+    and a float64 run would step by float32(lr) (see the docstring)."""
     return optim.SGD(learning_rate=mx.array(lr, dtype=model.layers[0].weight.dtype))
 
 
-def sgd_step(model: MLP, optimizer: optim.SGD, spec: ModelSpec, x: mx.array, t: mx.array) -> mx.array:
-    """The step MLX's examples write: value and gradients, then the optimizer's update of the
-    module; the loss of the batch is returned."""
-    value, grads = nn.value_and_grad(model, loss)(model, spec, x, t)
+def train_step(model: MLP, optimizer: optim.SGD, spec: ModelSpec, x: mx.array, t: mx.array) -> tuple[MLP, optim.SGD]:
+    """The step as MLX's compilation guide writes it: value and gradients, then the optimizer's
+    update of the module, lazily (`mx.eval` computes it)."""
+    _, grads = nn.value_and_grad(model, loss)(model, spec, x, t)
     optimizer.update(model, grads)
-    return value
+    return model, optimizer
 
 
-def train(model: MLP, problem: Problem, data: tuple[mx.array, ...], program) -> tuple[MLP, mx.array]:
-    """Run the schedule from Python. `program` (compiled mode) is `compiled_block`'s function,
-    BLOCK steps per call (fewer for the rest of a stretch); None runs `sgd_step` one step at a
-    time. Either way `mx.eval` computes each call's result before the next."""
+def train(model: MLP, optimizer: optim.SGD, problem: Problem, data: tuple) -> tuple[MLP, mx.array]:
+    """MLX's training loop from Python, `loss_and_grad` built once as its examples do, and an
+    `mx.eval` after every step: without it the graph of the whole schedule would pile up."""
     spec, schedule = problem.spec, problem.schedule
     x_all, t_all, indices = data
+    loss_and_grad = nn.value_and_grad(model, loss)
+    rows_of = [mx.array(rows) for rows in indices]  # one small index array per step, made once
     history = [loss(model, spec, x_all, t_all)]
-    if program is None:
-        optimizer = _sgd(schedule.lr, model)
-        state = [model.state, optimizer.state]
-        rows_of = [mx.array(rows) for rows in schedule.indices]  # one small index array per step, made once
     step = 0
     for chunk in schedule.chunks():
-        if program is None:
-            for rows in rows_of[step:step + chunk]:
-                sgd_step(model, optimizer, spec, x_all[rows], t_all[rows])
-                mx.eval(state)
-        else:
-            for first in range(step, step + chunk, BLOCK):
-                program.step(indices[first:min(first + BLOCK, step + chunk)])
-                mx.eval(program.state)
+        for rows in rows_of[step:step + chunk]:
+            _, grads = loss_and_grad(model, spec, x_all[rows], t_all[rows])
+            optimizer.update(model, grads)
+            mx.eval(model.parameters(), optimizer.state)
         step += chunk
         history.append(loss(model, spec, x_all, t_all))
         mx.eval(history[-1])
     return model, mx.stack(history)
 
 
-class CompiledBlock:
-    """Compiled mode's program: `mx.compile` of several steps unrolled, model and optimizer state
-    captured as the compiled function's inputs and outputs (as MLX documents for training)."""
+def compile_training(model: MLP, optimizer: optim.SGD, problem: Problem, data: tuple):
+    """`mx.compile` of BLOCK steps unrolled, the model's and the optimizer's state declared as the
+    compiled function's inputs and outputs (as MLX documents for training), called from Python:
+    MLX has no loop primitive to compile the schedule itself. The program trains the model and
+    optimizer it was compiled for."""
+    spec, schedule = problem.spec, problem.schedule
+    x_all, t_all, indices = data
+    indices = mx.array(indices)
+    state = [model.state, optimizer.state]
 
-    def __init__(self, model: MLP, problem: Problem, data: tuple[mx.array, ...]):
-        x_all, t_all, _ = data
-        spec = problem.spec
-        self.optimizer = _sgd(problem.schedule.lr, model)
-        self.state = [model.state, self.optimizer.state]
+    @partial(mx.compile, inputs=state, outputs=state)
+    def steps(rows_block: mx.array) -> None:
+        for k in range(rows_block.shape[0]):  # unrolled when traced: one graph per block length
+            rows = rows_block[k]
+            train_step(model, optimizer, spec, x_all[rows], t_all[rows])
 
-        @partial(mx.compile, inputs=self.state, outputs=self.state)
-        def steps(rows_block: mx.array) -> None:
-            for k in range(rows_block.shape[0]):  # unrolled when traced: one graph per block length
-                rows = rows_block[k]
-                sgd_step(model, self.optimizer, spec, x_all[rows], t_all[rows])
+    def program(model: MLP, optimizer: optim.SGD) -> tuple[MLP, mx.array]:
+        history = [loss(model, spec, x_all, t_all)]
+        step = 0
+        for chunk in schedule.chunks():
+            for first in range(step, step + chunk, BLOCK):
+                steps(indices[first:min(first + BLOCK, step + chunk)])
+                mx.eval(state)
+            step += chunk
+            history.append(loss(model, spec, x_all, t_all))
+            mx.eval(history[-1])
+        return model, mx.stack(history)
 
-        self.step = steps
+    return program
 
 
 def weights_of(model: MLP) -> list[np.ndarray]:
-    """Back to the seed's layout: [bias; weight.T]."""
-    return [np.vstack([np.asarray(layer.bias)[None, :], np.asarray(layer.weight).T]) for layer in model.layers]
+    return in_seed_layout(model.parameters())
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
@@ -279,17 +259,18 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
     dev, dtype = _device(device), _dtype(problem.spec.dtype)
     mx.set_default_device(dev)
     model = build_model(problem, device)
-    data = (mx.array(problem.x_train, dtype=dtype), mx.array(problem.t_train, dtype=dtype),
-            mx.array(problem.schedule.indices))
+    optimizer = make_optimizer(model, problem.schedule.lr)
+    data = load_data(problem, device)
     x_eval = mx.array(problem.x_eval, dtype=dtype)
-    program = CompiledBlock(model, problem, data) if mode == "compiled" else None  # traced at the first call
+    program = compile_training(model, optimizer, problem, data) if mode == "compiled" else None  # traced at the first call
 
     def run() -> TrainOutput:
         mx.set_default_device(dev)  # process-wide: another runner may have changed it since
-        trained, history = train(set_weights(model, problem.weights), problem, data, program)
+        model_0 = set_weights(model, problem.weights)
+        trained, history = program(model_0, optimizer) if program else train(model_0, optimizer, problem, data)
         predictions = predict(trained, problem.spec, x_eval)
         mx.eval(predictions, history)
-        dtype_name = str(predictions.dtype).removeprefix("mlx.core.")
-        return TrainOutput(weights_of(trained), np.asarray(predictions), np.asarray(history), dtype_name)
+        return TrainOutput(weights_of(trained), np.asarray(predictions), np.asarray(history),
+                           str(predictions.dtype).removeprefix("mlx.core."))
 
     return run

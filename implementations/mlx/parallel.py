@@ -35,7 +35,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from implementations import mlx_backend as single
+from implementations.mlx import lesson as single
 from shared.contract.interface import Problem, Runner, TrainOutput
 
 NAME = "mlx"
@@ -123,7 +123,7 @@ def split_batches(problem: Problem, engine: mx.distributed.Group) -> np.ndarray:
 def train_step(model: single.MLP, spec, x: mx.array, t: mx.array, lr: float) -> single.MLP:
     """One step of the single-process SGD whose gradients are averaged over the group first
     (an optimizer made for the step, as in the single-process file; `train` keeps one)."""
-    averaged_step(model, single._sgd(lr, model), spec, x, t)
+    averaged_step(model, single.make_optimizer(model, lr), spec, x, t)
     return model
 
 
@@ -141,7 +141,7 @@ def train(model: single.MLP, problem: Problem, data: tuple, program: None) -> tu
     rank's copy (identical on every rank)."""
     spec, schedule = problem.spec, problem.schedule
     x_all, t_all, rows = data
-    optimizer = single._sgd(schedule.lr, model)
+    optimizer = single.make_optimizer(model, schedule.lr)
     state = [model.state, optimizer.state]
     history = [single.loss(model, spec, x_all, t_all)]
     step = 0

@@ -1,9 +1,11 @@
 """NumPy: the reference. Forward pass and backpropagation written by hand, as in the seed.
 
 Weights keep the seed's layout: one matrix per layer of shape (fan_in + 1, fan_out) whose row 0
-is the bias, so a layer computes z = [1, a] @ W = a @ W[1:] + W[0].
+is the bias, so a layer computes z = [1, a] @ W = a @ W[1:] + W[0]. The model is that list of
+matrices, and so are its parameters and their gradients.
 The only library here without autodiff: `gradients` applies the seed's backpropagation
-equations, with the correct tanh derivative 1 − y² (the seed applies it to tanh(y)).
+equations, with the correct tanh derivative 1 − y² (the seed applies it to tanh(y)). And the
+only one without a compiler: its eager loop is its only loop.
 """
 
 from __future__ import annotations
@@ -11,15 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
-
-NAME = "numpy"
-TITLE = "NumPy"
-POSITION = 0  # the reference: first in every table
-REQUIRES = "numpy"
-INSTALL = "pip install numpy==2.4.6"
-MODES = ("eager",)
-# --threads N: set in the worker before NumPy is imported, since its BLAS sizes its pool when loaded.
-THREAD_ENV = {"OMP_NUM_THREADS": "{n}", "OPENBLAS_NUM_THREADS": "{n}", "MKL_NUM_THREADS": "{n}"}
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -41,51 +34,9 @@ ACTIVATIONS = {
 }
 
 
-def versions() -> dict[str, str]:
-    return {"numpy": np.__version__, **_blas_threads()}
-
-
-def _blas_threads() -> dict[str, str]:
-    """What the BLAS under NumPy uses, asked from the BLAS itself (threadpoolctl), where installed."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {}
-    pools = [f"{p.get('internal_api')}:{p['num_threads']}" for p in threadpool_info() if p.get("user_api") == "blas"]
-    return {"numpy_blas_threads": ", ".join(pools)} if pools else {}
-
-
-_limits = []  # threadpoolctl's limiter, kept for the worker's life (the limit holds while it exists)
-
-
-def set_threads(n: int) -> None:
-    """The BLAS read THREAD_ENV when loaded; threadpoolctl also limits a BLAS that ignored it."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    _limits.append(threadpool_limits(limits=n, user_api="blas"))
-
-
 def configure(dtype: str) -> None:
-    """Precision and determinism: NumPy computes in the dtype of its arrays and is
-    deterministic on a given machine; nothing process-wide to set."""
-
-
-def device_unavailable(device: str) -> str | None:
-    return None if device == "cpu" else "NumPy runs on the CPU only"
-
-
-def gpu_name() -> str | None:
-    return None
-
-
-def reset_gpu_peak() -> bool:
-    return False
-
-
-def gpu_peak_bytes() -> int | None:
-    return None
+    """NumPy computes in the dtype of its arrays and is deterministic on a given machine: nothing
+    process-wide to set."""
 
 
 def build_model(problem: Problem, device: str) -> list[np.ndarray]:
@@ -99,7 +50,17 @@ def set_weights(model: list[np.ndarray], weights: tuple[np.ndarray, ...]) -> lis
     return model
 
 
-def layer_outputs(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> list[np.ndarray]:
+def load_data(problem: Problem, device: str) -> tuple[np.ndarray, ...]:
+    """Already NumPy, on the only device."""
+    return problem.x_train, problem.t_train, problem.schedule.indices
+
+
+def forward(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    """The output layer's logits."""
+    return _outputs(model, spec, x)[-1]
+
+
+def _outputs(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> list[np.ndarray]:
     """Every layer's output, inputs first, the output layer's logits last: what backpropagation
     needs, and what autodiff libraries keep for themselves."""
     outputs = [x]
@@ -109,9 +70,13 @@ def layer_outputs(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> li
     return outputs
 
 
-def forward(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> np.ndarray:
-    """The output layer's logits."""
-    return layer_outputs(model, spec, x)[-1]
+def layer_outputs(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    found, a = [], x
+    for w, name in zip(model, spec.activations()):
+        z = a @ w[1:] + w[0]
+        a = ACTIVATIONS[name][0](z)
+        found.append((z, a))
+    return found
 
 
 def predict(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray) -> np.ndarray:
@@ -136,7 +101,7 @@ def loss(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray)
 def gradients(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
     """Backpropagation by hand: δ of the output layer from the loss, δ of each earlier layer
     from the next one through its weights and the activation's derivative."""
-    outputs = layer_outputs(model, spec, x)
+    outputs = _outputs(model, spec, x)
     z = outputs[-1]
     batch, n_out = t.shape
     f, f_prime = ACTIVATIONS[spec.output_activation]
@@ -157,41 +122,53 @@ def gradients(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.nda
     return grads
 
 
-def train_step(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.ndarray, lr: float) -> list[np.ndarray]:
-    """In place: NumPy arrays are mutable."""
+def in_seed_layout(parameters: list[np.ndarray]) -> list[np.ndarray]:
+    """Already the seed's layout: copies, so that later steps cannot change them."""
+    return [np.array(p) for p in parameters]
+
+
+def make_optimizer(model: list[np.ndarray], lr: float) -> float:
+    """Plain SGD needs nothing but its learning rate."""
+    return lr
+
+
+def train_step(model: list[np.ndarray], optimizer: float, spec: ModelSpec, x: np.ndarray,
+               t: np.ndarray) -> tuple[list[np.ndarray], float]:
+    """In place, w ← w − lr·g: NumPy arrays are mutable."""
     for w, g in zip(model, gradients(model, spec, x, t)):
-        w -= lr * g
-    return model
+        w -= optimizer * g
+    return model, optimizer
 
 
-def train(model: list[np.ndarray], problem: Problem, data: tuple[np.ndarray, ...], program: None) -> tuple[list[np.ndarray], np.ndarray]:
-    """The schedule from a Python loop, in place. `program` is always None: NumPy has no
-    compiler, its eager loop is the only one (MODES)."""
+def train(model: list[np.ndarray], optimizer: float, problem: Problem,
+          data: tuple[np.ndarray, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The schedule from a Python loop, in place."""
     spec, schedule = problem.spec, problem.schedule
     x_all, t_all, indices = data
     history = [loss(model, spec, x_all, t_all)]
     step = 0
     for chunk in schedule.chunks():
         for rows in indices[step:step + chunk]:
-            model = train_step(model, spec, x_all[rows], t_all[rows], schedule.lr)
+            model, optimizer = train_step(model, optimizer, spec, x_all[rows], t_all[rows])
         step += chunk
         history.append(loss(model, spec, x_all, t_all))
     return model, np.array(history)
 
 
 def weights_of(model: list[np.ndarray]) -> list[np.ndarray]:
-    return [w.copy() for w in model]
+    return in_seed_layout(model)
 
 
 def prepare(problem: Problem, mode: str, device: str) -> Runner:
     configure(problem.spec.dtype)
     model = build_model(problem, device)
-    data = (problem.x_train, problem.t_train, problem.schedule.indices)  # already NumPy, on the only device
+    optimizer = make_optimizer(model, problem.schedule.lr)
+    data = load_data(problem, device)
 
     def run() -> TrainOutput:
         trained = set_weights(model, problem.weights)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported from the loss history
-            trained, history = train(trained, problem, data, None)
+            trained, history = train(trained, optimizer, problem, data)
             predictions = predict(trained, problem.spec, problem.x_eval)
         return TrainOutput(weights_of(trained), predictions, history, str(predictions.dtype))
 

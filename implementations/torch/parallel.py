@@ -23,7 +23,7 @@ import torch.distributed as dist
 import torch.multiprocessing
 from torch.nn.parallel import DistributedDataParallel
 
-from implementations import torch_backend as single
+from implementations.torch import lesson as single
 from shared.contract.interface import Problem, Runner, TrainOutput
 
 NAME = "torch"

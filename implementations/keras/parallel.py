@@ -30,8 +30,8 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from implementations import jax_backend  # noqa: E402
-from implementations import keras_backend as single  # noqa: E402
+from implementations.jax import lesson as jax_lesson  # noqa: E402
+from implementations.keras import lesson as single  # noqa: E402
 from shared.contract.interface import LOGIT_LOSSES, ModelSpec, Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "keras"
@@ -41,7 +41,7 @@ TARGET = "keras:jax"  # the library it needs, as the registry names it: Keras on
 ABSENT = {"train_step": "fit takes each step; the distribution shards its batches: nothing of its own to show."}
 ENGINE = "keras.distribution.DataParallel on JAX"
 HOST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # C++ logging (XLA's, TensorFlow's): errors only in a host's log, whatever the user set
-ACTIVATIONS = jax_backend.ACTIVATIONS  # JAX's own: float64 stays float64
+ACTIVATIONS = jax_lesson.ACTIVATIONS  # JAX's own: float64 stays float64
 
 
 def versions() -> dict[str, str]:

@@ -26,7 +26,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from implementations import jax_backend as single
+from implementations.jax import lesson as single
 from shared.contract.interface import Problem, Runner, TrainOutput
 
 NAME = "jax"
@@ -92,7 +92,7 @@ def train_step(model: list[jax.Array], spec, x: jax.Array, t: jax.Array, lr: flo
     """The single-process step, unchanged: its batch arrives sharded along "data" (the index
     array's sharding, split_batches), and XLA's partitioner turns the mean in the loss into
     partial sums and one all-reduce. Nobody averages by hand."""
-    return single.train_step(model, spec, x, t, lr)
+    return single.train_step(model, single.make_optimizer(model, lr), spec, x, t)[0]
 
 
 def training_loop(params, x_all, t_all, indices, lr, *, spec, every: int, n_full: int, rest: int):

@@ -21,10 +21,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from implementations import tensorflow_backend as single  # noqa: E402
+from implementations.tensorflow import lesson as single  # noqa: E402
 from shared.contract.interface import Problem, Runner, TrainOutput  # noqa: E402
 
 NAME = "tensorflow"
@@ -77,10 +76,11 @@ def join(layout) -> tf.distribute.Strategy:
     return engine
 
 
-def build_model(problem: Problem, engine: tf.distribute.Strategy) -> list[tf.Variable]:
-    """Variables made in the strategy's scope are mirrored: one copy per replica, kept equal."""
+def build_model(problem: Problem, engine: tf.distribute.Strategy) -> single.MLP:
+    """The single-process module, made in the strategy's scope: its variables are mirrored, one
+    copy per replica, kept equal."""
     with engine.scope():
-        return [tf.Variable(w) for w in problem.weights]
+        return single.MLP(problem.weights, problem.spec.hidden_activation)
 
 
 def split_batches(problem: Problem, engine: tf.distribute.Strategy):
@@ -95,26 +95,26 @@ def split_batches(problem: Problem, engine: tf.distribute.Strategy):
     return engine.experimental_distribute_values_from_function(mine)
 
 
-def train_step(model: list[tf.Variable], spec, x: tf.Tensor, t: tf.Tensor, lr: float) -> list[tf.Variable]:
+def train_step(model: single.MLP, spec, x: tf.Tensor, t: tf.Tensor, lr: float) -> single.MLP:
     """On one replica: its part's mean loss divided by the number of replicas (every part is
     the same size, so the sum over replicas is the global batch's mean), the replicas'
     gradients summed by the all-reduce, the same step on every copy."""
     context = tf.distribute.get_replica_context()
     with tf.GradientTape() as tape:
         value = single.loss(model, spec, x, t) / context.num_replicas_in_sync
-    grads = context.all_reduce(tf.distribute.ReduceOp.SUM, tape.gradient(value, model))
-    for v, g in zip(model, grads):
+    grads = context.all_reduce(tf.distribute.ReduceOp.SUM, tape.gradient(value, model.trainable_variables))
+    for v, g in zip(model.trainable_variables, grads):
         v.assign_sub(lr * g)
     return model
 
 
-def train(model: list[tf.Variable], problem: Problem, data: tuple, program) -> tuple[list[tf.Variable], tf.Tensor]:
+def train(model: single.MLP, problem: Problem, data: tuple, program) -> tuple[single.MLP, tf.Tensor]:
     """Run the schedule: one call of the graph `training_loop` built over these variables; the
     training-set loss at the recorded steps."""
     return model, program(*data)
 
 
-def training_loop(variables: list[tf.Variable], problem: Problem, strategy: tf.distribute.Strategy):
+def training_loop(model: single.MLP, problem: Problem, strategy: tf.distribute.Strategy):
     """The whole schedule as one graph: `strategy.run` of a step inside `tf.range` loops; the
     training-set loss is read between stretches (cross-replica: any copy, they are equal)."""
     spec, schedule = problem.spec, problem.schedule
@@ -123,7 +123,7 @@ def training_loop(variables: list[tf.Variable], problem: Problem, strategy: tf.d
 
     def replica_step(s, rows, x_all, t_all):
         mine = rows[s]
-        train_step(variables, spec, tf.gather(x_all, mine), tf.gather(t_all, mine), schedule.lr)
+        train_step(model, spec, tf.gather(x_all, mine), tf.gather(t_all, mine), schedule.lr)
 
     def run_steps(first, count, rows, x_all, t_all):
         for s in tf.range(count):
@@ -132,28 +132,29 @@ def training_loop(variables: list[tf.Variable], problem: Problem, strategy: tf.d
     @tf.function
     def loop(rows, x_all, t_all):
         history = tf.TensorArray(x_all.dtype, size=n_full + 1 + (rest > 0))
-        history = history.write(0, single.loss(variables, spec, x_all, t_all))
+        history = history.write(0, single.loss(model, spec, x_all, t_all))
         for c in tf.range(n_full):
             run_steps(c * every, every, rows, x_all, t_all)
-            history = history.write(c + 1, single.loss(variables, spec, x_all, t_all))
+            history = history.write(c + 1, single.loss(model, spec, x_all, t_all))
         if rest:
             run_steps(n_full * every, rest, rows, x_all, t_all)
-            history = history.write(n_full + 1, single.loss(variables, spec, x_all, t_all))
+            history = history.write(n_full + 1, single.loss(model, spec, x_all, t_all))
         return history.stack()
 
     return loop
 
 
 def prepare(problem: Problem, engine: tf.distribute.Strategy, layout) -> Runner:
-    variables = build_model(problem, engine)
+    model = build_model(problem, engine)
     x_all, t_all, x_eval = (tf.constant(a) for a in (problem.x_train, problem.t_train, problem.x_eval))
     data = (split_batches(problem, engine), x_all, t_all)
-    loop = training_loop(variables, problem, engine)
+    loop = training_loop(model, problem, engine)
 
     def run() -> TrainOutput:
-        trained, history = train(single.set_weights(variables, problem.weights), problem, data, loop)
+        trained, history = train(single.set_weights(model, problem.weights), problem, data, loop)
         predictions = single.predict(trained, problem.spec, x_eval)
-        return TrainOutput([np.asarray(v.numpy()) for v in trained], predictions.numpy(), history.numpy(),
+        return TrainOutput(single.in_seed_layout([v.numpy() for v in trained.trainable_variables]), predictions.numpy(),
+                           history.numpy(),
                            predictions.dtype.name,
                            {"engine": "MultiWorkerMirroredStrategy" if layout.hosts > 1 else "MirroredStrategy"})
 
