@@ -212,8 +212,8 @@ def test_started_with_sigint_ignored_the_harness_keeps_ignoring_it(tmp_path):
                             cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         sent, deadline = 0, time.monotonic() + 90
-        while b"compare.py" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():  # the shell has set the trap and exec'd
-            time.sleep(0.01)
+        while Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0] == b"bash":  # until the shell has set the
+            time.sleep(0.01)                                                              # trap and exec'd Python
         while proc.poll() is None and time.monotonic() < deadline:
             proc.send_signal(signal.SIGINT)
             sent += 1

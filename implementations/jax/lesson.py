@@ -1,8 +1,9 @@
 """JAX: pure functions of the parameters, gradients from `jax.grad`, updates by Optax.
 
 JAX has no layer objects: the parameters are whatever pytree we choose, here the seed's own
-matrices (fan_in + 1, fan_out), row 0 the bias, so the model is that list and `jax.tree.map`
-works on it as on any pytree. The optimizer is Optax's, as in JAX's own training examples:
+matrices (fan_in + 1, fan_out), row 0 the bias, so the model is that list, a pytree like any
+other (`optax.apply_updates` maps over it with `jax.tree.map`). The optimizer is Optax's, as in
+JAX's own training examples:
 `optax.sgd(lr)` is a pure transformation, its state lives beside the parameters, and a step is
 `tx.update` then `optax.apply_updates`; here `optimizer` is that pair, (transformation, state).
 Eager mode runs `jax.grad` op by op from a Python loop; compiled mode is one `jax.jit` of the

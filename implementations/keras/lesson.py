@@ -42,6 +42,8 @@ from keras import ops
 
 from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
+# The same functions make the Dense layers' activations (`Dense(activation=...)` takes a callable
+# as well as the usual name) and the losses', so that both compute alike (and on JAX, tanh below).
 ACTIVATIONS = {
     "tanh": ops.tanh,
     "sigmoid": ops.sigmoid,
@@ -56,7 +58,9 @@ if keras.backend.backend() == "jax":
 
 
 def configure(dtype: str) -> None:
-    """floatx for this run, and the backend's own switches (no TF32, deterministic kernels)."""
+    """floatx for this run, and the backend's own switches: no TF32 (TensorFlow, JAX, torch) and
+    deterministic kernels (TensorFlow). On JAX x64 stays on for float32 runs too: Keras' runtime
+    switched it on before Keras was imported, and Keras makes every array in floatx."""
     keras.config.set_floatx(dtype)
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -127,25 +131,25 @@ def predict(model: keras.Sequential, spec: ModelSpec, x) -> object:
 
 def loss(model: keras.Sequential, spec: ModelSpec, x, t) -> object:
     """The loss `fit` minimises (`keras_loss`), averaged over the batch as Keras does."""
-    return mean(keras_loss(spec)(t, forward(model, spec, x)))
+    return _mean(keras_loss(spec)(t, forward(model, spec, x)))
 
 
-def mean(x, axis: int | None = None) -> object:
+def _mean(x, axis: int | None = None) -> object:
     """A mean as a sum over the count: `ops.mean` computes float64 in float32 on JAX and torch."""
     return ops.sum(x, axis=axis) / (math.prod(x.shape) if axis is None else x.shape[axis])
 
 
 def keras_loss(spec: ModelSpec) -> keras.losses.Loss | object:
-    """What `compile` is given: Keras losses take (targets, logits), per sample; Keras averages
-    them over the batch."""
+    """What `compile` is given: Keras losses take (targets, logits); the functions below give one
+    value per sample, which Keras averages over the batch (CategoricalCrossentropy averages itself)."""
     if spec.loss == "binary_crossentropy":  # keras.losses.BinaryCrossentropy means over outputs with ops.mean
-        return lambda t, z: mean(ops.binary_crossentropy(t, z, from_logits=True), axis=-1)
+        return lambda t, z: _mean(ops.binary_crossentropy(t, z, from_logits=True), axis=-1)
     if spec.loss == "softmax_crossentropy":
         return keras.losses.CategoricalCrossentropy(from_logits=True)
     activation = ACTIVATIONS[spec.output_activation]
     if spec.loss == "half_sse":
         return lambda t, z: 0.5 * ops.sum(ops.square(ops.subtract(t, activation(z))), axis=-1)
-    return lambda t, z: mean(ops.square(ops.subtract(t, activation(z))), axis=-1)  # mse
+    return lambda t, z: _mean(ops.square(ops.subtract(t, activation(z))), axis=-1)  # mse
 
 
 def gradients(model: keras.Sequential, spec: ModelSpec, x, t) -> list:
@@ -163,7 +167,7 @@ def gradients(model: keras.Sequential, spec: ModelSpec, x, t) -> list:
 
         def loss_of(trainable: list) -> object:
             logits, _ = model.stateless_call(trainable, model.non_trainable_variables, x)
-            return mean(keras_loss(spec)(t, logits))
+            return _mean(keras_loss(spec)(t, logits))
 
         return jax.grad(loss_of)([v.value for v in model.trainable_variables])
     model.zero_grad()  # torch: backward() leaves each weight's gradient in its .grad
@@ -184,8 +188,17 @@ def make_optimizer(model: keras.Sequential, lr: float) -> keras.optimizers.SGD:
 
 def train_step(model: keras.Sequential, optimizer: keras.optimizers.SGD, spec: ModelSpec, x,
                t) -> tuple[keras.Sequential, keras.optimizers.SGD]:
-    """One step outside `fit`: the gradients, then the optimizer applies them to the weights."""
-    optimizer.apply(gradients(model, spec, x, t), model.trainable_weights)
+    """One step outside `fit`: the gradients, then the optimizer applies them to the weights (on
+    torch outside autograd, as Keras' guide does; on JAX eagerly, with the stateful `apply`: the
+    guide's `stateless_apply` is for a step inside `jax.jit`)."""
+    grads = gradients(model, spec, x, t)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        with torch.no_grad():
+            optimizer.apply(grads, model.trainable_weights)
+    else:
+        optimizer.apply(grads, model.trainable_weights)
     return model, optimizer
 
 
@@ -229,9 +242,11 @@ def train(model: keras.Sequential, optimizer: keras.optimizers.SGD, problem: Pro
 
 
 def compile_training(model: keras.Sequential, optimizer: keras.optimizers.SGD, problem: Problem, data: tuple):
-    """Keras' default compile (its backend's compiled train function, XLA where Keras uses it),
-    running `record_every` steps per call into the compiled function instead of returning to
-    Python after every step (the torch backend allows only one step per call). `fit` runs it."""
+    """Keras' default compile, which `fit` then runs: on TensorFlow a tf.function (Keras keeps XLA
+    off while op determinism is on), on JAX a jax.jit (XLA), each running `record_every` steps per
+    call instead of returning to Python after every step; on torch Keras compiles nothing
+    (`jit_compile="auto"` is off there) and takes one step per call, so "compiled" is its
+    non-eager loop."""
     per_call = 1 if keras.backend.backend() == "torch" else problem.schedule.record_every
     model.compile(optimizer=optimizer, loss=keras_loss(problem.spec), steps_per_execution=per_call)
 

@@ -51,7 +51,8 @@ def exp(z: mx.array) -> mx.array:
 
 
 def sigmoid(z: mx.array) -> mx.array:
-    """Through `mx.tanh`, which is exact in float64 (unlike `mx.exp`), and stable for any z."""
+    """Through `mx.tanh`, which is exact in float64 (unlike `mx.exp`), and stable for any z. This
+    and the functions below stand for MLX's own in both dtypes, so that both compute alike."""
     return 0.5 * (1 + mx.tanh(0.5 * z))
 
 
@@ -198,8 +199,10 @@ def train_step(model: MLP, optimizer: optim.SGD, spec: ModelSpec, x: mx.array, t
 
 
 def train(model: MLP, optimizer: optim.SGD, problem: Problem, data: tuple) -> tuple[MLP, mx.array]:
-    """MLX's training loop from Python, `loss_and_grad` built once as its examples do, and an
-    `mx.eval` after every step: without it the graph of the whole schedule would pile up."""
+    """MLX's training loop from Python, `loss_and_grad` built once as its examples do (so the
+    step is written here rather than through `train_step`, which builds it per call as MLX's
+    compilation guide does), and an `mx.eval` after every step: without it the graph of the whole
+    schedule would pile up."""
     spec, schedule = problem.spec, problem.schedule
     x_all, t_all, indices = data
     loss_and_grad = nn.value_and_grad(model, loss)
@@ -264,7 +267,7 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
     x_eval = mx.array(problem.x_eval, dtype=dtype)
     program = compile_training(model, optimizer, problem, data) if mode == "compiled" else None  # traced at the first call
 
-    def run() -> TrainOutput:
+    def run() -> TrainOutput:  # the optimizer's state (a step count, unused by plain SGD) carries over between runs
         mx.set_default_device(dev)  # process-wide: another runner may have changed it since
         model_0 = set_weights(model, problem.weights)
         trained, history = program(model_0, optimizer) if program else train(model_0, optimizer, problem, data)

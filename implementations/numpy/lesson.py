@@ -108,7 +108,7 @@ def gradients(model: list[np.ndarray], spec: ModelSpec, x: np.ndarray, t: np.nda
     if spec.loss == "binary_crossentropy":
         delta = (f(z) - t) / (batch * n_out)
     elif spec.loss == "softmax_crossentropy":
-        delta = (f(z) - t) / batch
+        delta = (f(z) - t) / batch  # each row of t sums to 1 (one-hot): d/dz of logsumexp(z) − t·z
     else:
         y = f(z)
         dloss_dy = (y - t) / batch if spec.loss == "half_sse" else 2 * (y - t) / (batch * n_out)

@@ -162,7 +162,7 @@ def compile_training(model: MLP, optimizer: float, problem: Problem, data: tuple
     n_full, rest = divmod(schedule.steps, every)
 
     def run_steps(first, count, x_all, t_all, indices):
-        for s in tf.range(count):  # XLA needs loop bounds it can see at compile time
+        for s in tf.range(count):  # a graph loop (autograph); a Python range would be unrolled step by step
             rows = indices[first + s]
             train_step(model, optimizer, spec, tf.gather(x_all, rows), tf.gather(t_all, rows))
 

@@ -2,8 +2,8 @@
 
 Eager mode is PyTorch's own training loop: per step `optimizer.zero_grad()`,
 `loss.backward()`, `optimizer.step()`, from Python. Compiled mode puts the whole schedule in
-one program: `torch.compile(fullgraph=True)` of a `while_loop` over the stretches between
-recorded losses, each a `while_loop` over its steps. Inside the loop a step must be a pure
+one program: `torch.compile(fullgraph=True)` of a `torch.while_loop` (a prototype in torch 2.13)
+over the stretches between recorded losses, each a `while_loop` over its steps. Inside the loop a step must be a pure
 function of the parameters, since `while_loop` carries them as values: `torch.func`'s
 `functional_call` and `grad`, with the SGD update written out (`optimizer.step()` and
 `loss.backward()` mutate tensors, which the loop's body cannot; outside a loop `torch.compile`
@@ -24,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's own convention)
 from torch import nn
-from torch._higher_order_ops.while_loop import while_loop  # no public import yet (torch 2.13)
 
 from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
@@ -97,10 +96,14 @@ def layer_outputs(model: nn.Sequential, spec: ModelSpec, x: torch.Tensor) -> lis
 
 
 def _output_activation(spec: ModelSpec, z: torch.Tensor) -> torch.Tensor:
-    """The output layer's activation of the logits: identity, tanh, sigmoid or softmax."""
+    """The output layer's activation of the logits, as a function (no module needed)."""
+    if spec.output_activation == "tanh":
+        return torch.tanh(z)
+    if spec.output_activation == "sigmoid":
+        return torch.sigmoid(z)
     if spec.output_activation == "softmax":
         return torch.softmax(z, dim=-1)
-    return z if spec.output_activation == "identity" else getattr(torch, spec.output_activation)(z)
+    return z  # identity
 
 
 def predict(model: nn.Sequential, spec: ModelSpec, x: torch.Tensor) -> torch.Tensor:
@@ -168,9 +171,9 @@ def train(model: nn.Sequential, optimizer: torch.optim.SGD, problem: Problem,
 
 def compile_training(model: nn.Sequential, optimizer: torch.optim.SGD, problem: Problem,
                      data: tuple[torch.Tensor, ...]) -> Compiled:
-    """The whole schedule as one compiled program (`_training_loop`), or after a refusal the
-    compiled `_pure_step` called from Python (`Compiled.fall_back`)."""
-    return Compiled(model, problem, data)
+    """The whole schedule as one compiled program (`_training_loop`), at the optimizer's learning
+    rate, or after a refusal the compiled `_pure_step` called from Python (`Compiled.fall_back`)."""
+    return Compiled(model, problem, data, optimizer.param_groups[0]["lr"])
 
 
 def _pure_loss(model: nn.Sequential, spec: ModelSpec, params: dict, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -186,7 +189,7 @@ def _pure_step(model: nn.Sequential, spec: ModelSpec, params: dict, x: torch.Ten
     return {name: p - lr * grads[name] for name, p in params.items()}
 
 
-def _training_loop(model: nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...]):
+def _training_loop(model: nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...], lr: float):
     """The whole schedule as one compiled program. `while_loop` carries the step counter and the
     parameters; the counter picks its step's rows with `index_select` (indexing a tensor with
     the counter, `indices[s]`, is data-dependent and refused); the recorded losses go into a
@@ -208,10 +211,10 @@ def _training_loop(model: nn.Sequential, problem: Problem, data: tuple[torch.Ten
         def one_step(s, *params):
             rows = indices.index_select(0, s.reshape(1))[0]
             new = _pure_step(model, spec, dict(zip(names, params)), x_all.index_select(0, rows),
-                             t_all.index_select(0, rows), schedule.lr)
+                             t_all.index_select(0, rows), lr)
             return (s + 1, *(new[n] for n in names))
 
-        return while_loop(more, one_step, (first.clone(), *params))[1:]  # a copy: `more` reads `first` too
+        return torch.while_loop(more, one_step, (first.clone(), *params))[1:]  # a copy: `more` reads `first` too
 
     def loop(*params):
         counter = torch.zeros((), dtype=torch.int64, device=x_all.device)
@@ -225,29 +228,29 @@ def _training_loop(model: nn.Sequential, problem: Problem, data: tuple[torch.Ten
             params = run_steps(c * every, every, carry[:-1])
             return (c + 1, *params, torch.where(marks == c + 1, training_loss(params), carry[-1]))
 
-        *params, history = while_loop(more, stretch, (counter, *params, history))[1:]
+        *params, history = torch.while_loop(more, stretch, (counter, *params, history))[1:]
         if rest:
             params = run_steps(counter + n_full * every, rest, params)
             history = torch.where(marks == n_records - 1, training_loss(params), history)
         return (*params, history)
 
     # Inductor's C++ wrapper runs the loops' iterations without Python (3.6 against 12.3 µs/step
-    # on XOR, docs/findings.md); on CUDA it failed to compile on the one GPU machine tried
-    # (torch 2.11, CppCompileError), so there the Python wrapper.
+    # on XOR, docs/findings.md); on CUDA it failed to compile on the one GPU machine tried (with
+    # torch 2.11, CppCompileError; not tried since), so there the Python wrapper.
     return torch.compile(loop, fullgraph=True, dynamic=False, options={"cpp_wrapper": x_all.device.type == "cpu"})
 
 
 class Compiled:
     """Compiled mode's program: the whole schedule, or (after a refusal) the step alone.
-    `program(model, optimizer)` trains the model it was compiled for, at the optimizer's learning
-    rate, and returns (model, history) as `train` does."""
+    `program(model, optimizer)` trains the model it was compiled for, at the learning rate it was
+    compiled with, and returns (model, history) as `train` does."""
 
-    def __init__(self, model: nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...]):
-        self.problem, self.data = problem, data
+    def __init__(self, model: nn.Sequential, problem: Problem, data: tuple[torch.Tensor, ...], lr: float):
+        self.problem, self.data, self.lr = problem, data, lr
         # Dynamo caches compiled variants per function and gives up after 8; each problem
         # starts from an empty cache and a program specialised to its fixed shapes.
         torch.compiler.reset()
-        self.program, self.whole, self.note = _training_loop(model, problem, data), True, None
+        self.program, self.whole, self.note = _training_loop(model, problem, data, lr), True, None
         self.succeeded = False  # after one good call, an error is an error: no quiet change of program
 
     def __call__(self, model: nn.Sequential, optimizer: torch.optim.SGD) -> tuple[nn.Sequential, torch.Tensor]:
@@ -268,7 +271,7 @@ class Compiled:
         if self.whole:
             *params, history = self.program(*(p.detach() for p in model.parameters()))
         else:
-            lr = optimizer.param_groups[0]["lr"]
+            lr = self.lr
             params = {name: p.detach() for name, p in model.named_parameters()}
             history, step = [_pure_loss(model, spec, params, x_all, t_all).detach()], 0
             for chunk in schedule.chunks():

@@ -223,4 +223,5 @@ SUBCOMMANDS = {  # `compare.py NAME ...` (shared/commands/cli.py dispatches)
     "code": Subcommand("shared.commands.code", "the implementations side by side: a page or the terminal"),
     "parallel": Subcommand("shared.commands.parallel", "data-parallel training on each library's own engine"),
     "tasks": Subcommand("shared.commands.tasks", "every task × library in one run: the µs/step matrix"),
+    "explain": Subcommand("shared.commands.explain", "where one library leaves NumPy: the first step, quantity and layer"),
 }

@@ -92,6 +92,7 @@ class Schedule:
     lr: float
     indices: np.ndarray  # shape (steps, batch_size), int64
     record_every: int
+    start: int = 0  # the step of a longer run this schedule's first step is (0: a run of its own)
 
     @property
     def steps(self) -> int:
@@ -117,6 +118,11 @@ class Schedule:
         """The first `steps` steps of this schedule, recorded at the same marks."""
         return replace(self, indices=self.indices[:steps])
 
+    def window(self, first: int, steps: int) -> Schedule:
+        """Steps first .. first + steps − 1 of this schedule, as a schedule of their own that
+        records its loss only before and after them."""
+        return replace(self, indices=self.indices[first:first + steps], record_every=max(steps, 1), start=self.start + first)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -136,6 +142,11 @@ class Problem:
 
     def prefix(self, steps: int) -> Problem:
         return replace(self, schedule=self.schedule.prefix(steps))
+
+    def window(self, first: int, steps: int, weights: list[np.ndarray] | tuple[np.ndarray, ...]) -> Problem:
+        """Steps first .. first + steps − 1 of this run, started from `weights` (the run's weights
+        just before step `first`)."""
+        return replace(self, schedule=self.schedule.window(first, steps), weights=tuple(weights))
 
 
 @dataclass

@@ -218,17 +218,24 @@ def check_schedule_size(steps: int, batch: int, sizes: tuple[int, ...], dtype: s
 
 def build_problem(task: Task, dataset: Dataset, sizes: tuple[int, ...], *, hidden_activation: str | None = None,
                   lr: float | None = None, steps: int | None = None, batch_size: int | None = None,
-                  seed: int = 0, dtype: str = "float64", record_every: int | None = None) -> Problem:
-    """Draw the initial weights and the sample order and fix every number of the run."""
+                  seed: int = 0, dtype: str = "float64", record_every: int | None = None,
+                  weights: list[np.ndarray] | None = None, indices: np.ndarray | None = None) -> Problem:
+    """Draw the initial weights and the sample order and fix every number of the run. The user's
+    own `weights` (seed layout) or `indices` (every step's rows, shape (steps, batch)) replace
+    the drawn ones; the steps and batch size are then the order's."""
     check_sizes(sizes, dataset, task)
     n = dataset.x.shape[0]
+    if indices is not None:
+        steps, batch_size = indices.shape
     steps = task.steps if steps is None else steps
     batch = batch_size if batch_size is not None else (task.batch_size or n)
     if batch > n:
         raise UsageError(f"--batch-size {batch}: larger than the {n} training samples of task {task.name}")
     check_schedule_size(steps, batch, sizes, dtype)
     spec = ModelSpec(tuple(sizes), hidden_activation or task.hidden_activation, task.output_activation, task.loss, dtype)
-    weights, indices = draw(seed, spec.sizes, n, steps, batch)
+    drawn_weights, drawn_indices = draw(seed, spec.sizes, n, steps, batch)
+    weights = drawn_weights if weights is None else weights
+    indices = drawn_indices if indices is None else indices
     dt = np.dtype(dtype)
     schedule = Schedule(lr=task.lr if lr is None else lr, indices=indices,
                         record_every=record_every or default_record_every(steps))

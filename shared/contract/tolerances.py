@@ -53,10 +53,13 @@ def step_tolerance(dtype: str) -> float:
 
 
 def tolerance_markdown() -> str:
-    """The tolerances as the README shows them (a test keeps the two equal)."""
-    lines = ["| dtype | tolerance | why |", "|---|---|---|"]
-    value = {dtype: f"{t.value:.0e}".replace("e-0", "e-") for dtype, t in TOLERANCES.items()}  # 1e-9, not 1e-09
-    return "\n".join(lines + [f"| {dtype} | {value[dtype]} | {t.reason} |" for dtype, t in TOLERANCES.items()])
+    """The tolerances as the docs show them, a whole run's and one step's (a test keeps the two equal)."""
+    def table(tolerances: dict[str, Tolerance], what: str) -> list[str]:
+        value = {dtype: f"{t.value:.0e}".replace("e-0", "e-") for dtype, t in tolerances.items()}  # 1e-9, not 1e-09
+        return [f"| dtype | {what} | why |", "|---|---|---|",
+                *(f"| {dtype} | {value[dtype]} | {t.reason} |" for dtype, t in tolerances.items())]
+
+    return "\n".join([*table(TOLERANCES, "a whole run"), "", *table(STEP_TOLERANCES, "one step")])
 
 
 def tolerance(dtype: str) -> float:

@@ -24,11 +24,12 @@ class Step:
 
 
 def batch_problem(problem: Problem, step: int, weights: list[np.ndarray] | None = None) -> Problem:
-    """The problem whose training set is step `step`'s batch, starting from `weights` (default: the
-    problem's own initial weights)."""
+    """Step `step` of the problem as a problem of its own, from `weights` (default: the problem's
+    initial weights): its training set that step's batch, its one step taking all of it."""
     rows = problem.schedule.indices[step]
-    return replace(problem, x_train=problem.x_train[rows], t_train=problem.t_train[rows],
-                   weights=tuple(problem.weights if weights is None else weights))
+    window = problem.window(step, 1, problem.weights if weights is None else weights)
+    schedule = replace(window.schedule, indices=np.arange(len(rows), dtype=np.int64)[None, :])
+    return replace(window, x_train=problem.x_train[rows], t_train=problem.t_train[rows], schedule=schedule)
 
 
 def one_step(lesson, problem: Problem, step: int = 0, weights: list[np.ndarray] | None = None,

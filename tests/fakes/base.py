@@ -47,3 +47,24 @@ def moved(array: np.ndarray) -> np.ndarray:
 
 def nothing(problem: Problem, mode: str) -> None:
     """No misbehaviour before the run (the change is in the result)."""
+
+
+def lesson_prepare(lesson, problem: Problem) -> Runner:
+    """A runner made of a fake lesson's own functions (NumPy's, but for the one it breaks): the
+    schedule step by step through its `train_step`, so that its fault shows in a whole run as in
+    one step taken apart (`compare.py explain`)."""
+    def run() -> TrainOutput:
+        model = lesson.build_model(problem, "cpu")
+        optimizer = lesson.make_optimizer(model, problem.schedule.lr)
+        x, t, indices = lesson.load_data(problem, "cpu")
+        history = [lesson.loss(model, problem.spec, x, t)]
+        step = 0
+        for chunk in problem.schedule.chunks():
+            for rows in indices[step:step + chunk]:
+                model, optimizer = lesson.train_step(model, optimizer, problem.spec, x[rows], t[rows])
+            step += chunk
+            history.append(lesson.loss(model, problem.spec, x, t))
+        predictions = numpy_lesson.predict(model, problem.spec, problem.x_eval)
+        return TrainOutput(lesson.weights_of(model), predictions, np.array(history), str(predictions.dtype))
+
+    return run
