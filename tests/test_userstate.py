@@ -71,6 +71,10 @@ def bad_cases(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
     np.save(tmp_path / "far.npy", np.array([[0], [1], [4]]))
     np.save(tmp_path / "short.npy", np.zeros((3, 1), dtype=np.int64))
     (tmp_path / "a-file").write_text("")
+    np.save(tmp_path / "one.npy", ok[0])
+    np.savez(tmp_path / "archive.npz", np.zeros((3, 1), dtype=np.int64))
+    (tmp_path / "archive.npy").write_bytes((tmp_path / "archive.npz").read_bytes())
+    (tmp_path / "huge.txt").write_text("0\n99999999999999999999999\n")
     return {
         "init-missing": (["--init", str(tmp_path / "none.npz")], ["--init", "no such file"]),
         "init-junk": (["--init", str(tmp_path / "junk.npz")], ["--init", "not a NumPy .npz file"]),
@@ -88,11 +92,17 @@ def bad_cases(tmp_path: Path) -> dict[str, tuple[list[str], list[str]]]:
         "order-batch": (["--order", str(tmp_path / "pairs.txt"), "--batch-size", "1"], ["2 rows a step, but --batch-size 1"]),
         "save-weights-file": (["--save-weights", str(tmp_path / "a-file")], ["--save-weights", "not a folder"]),
         "book-init": (["--book", "--init", write_npz(tmp_path / "ok.npz", *ok)], ["--book", "drop --init"]),
+        "init-npy": (["--init", str(tmp_path / "one.npy")], ["one array, not a .npz archive"]),
+        "init-float32-range": (["--init", write_npz(tmp_path / "big.npz", ok[0] + 1e300, ok[1]), "--dtype", "float32"],
+                               ["layer 0 (arr_0) holds a value beyond float32's range"]),
+        "order-npz": (["--order", str(tmp_path / "archive.npy")], ["a .npz archive, not one .npy array"]),
+        "order-huge": (["--order", str(tmp_path / "huge.txt")], ["a row number too large"]),
     }
 
 
 CASES = ["init-missing", "init-junk", "init-count", "init-shape", "init-dtype", "init-nan", "order-range", "order-few-steps",
-         "order-floats", "order-ragged", "order-words", "order-batch", "save-weights-file", "book-init"]
+         "order-floats", "order-ragged", "order-words", "order-batch", "save-weights-file", "book-init", "init-npy",
+         "init-float32-range", "order-npz", "order-huge"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -152,6 +162,7 @@ def test_the_python_entry_point_gives_compares_numbers(tmp_path):
     ({"order": np.array([[0], [9]])}, "order: integer rows 0 to 3"),
     ({"weights": [np.zeros((3, 2)), np.zeros((2, 1))]}, "weights[1] has shape (2, 1), expected (3, 1)"),
     ({"t": np.zeros((3, 1))}, "x and t must be 2-D with one row per sample"),
+    ({"lr": float("nan")}, "lr nan: a positive finite learning rate"),
 ])
 def test_the_python_entry_point_refuses_bad_input_before_any_process_starts(change, words):
     from shared.studies.train import train_library

@@ -27,12 +27,15 @@ def read_init(path: str, sizes: tuple[int, ...], dtype: str) -> list[np.ndarray]
     """The initial weights of `path`, checked against the architecture, in the run's dtype (a float
     file of either precision is accepted; float64 values in a float32 run are rounded once)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise UsageError(f"--init {path}: no such file") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise UsageError(f"--init {path}: not a NumPy .npz file ({exc.__class__.__name__})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise UsageError(f"--init {path}: one array, not a .npz archive of one array per layer (np.savez(path, *weights))")
+    with loaded as archive:
+        arrays = {name: archive[name] for name in archive.files}
     expected = [(fan_in + 1, fan_out) for fan_in, fan_out in zip(sizes, sizes[1:])]
     names = [f"arr_{i}" for i in range(len(expected))]
     if sorted(arrays) != sorted(names):
@@ -49,7 +52,11 @@ def read_init(path: str, sizes: tuple[int, ...], dtype: str) -> list[np.ndarray]
                              "(fan_in + 1, fan_out; row 0 the bias)")
         if not np.isfinite(array).all():
             raise UsageError(f"--init {path}: layer {i} ({name}) holds a value that is not finite")
-        weights.append(array.astype(dtype))
+        with np.errstate(over="ignore"):
+            cast = array.astype(dtype)
+        if not np.isfinite(cast).all():
+            raise UsageError(f"--init {path}: layer {i} ({name}) holds a value beyond {dtype}'s range")
+        weights.append(cast)
     return weights
 
 
@@ -62,8 +69,11 @@ def read_order(path: str, n_rows: int, steps: int | None, batch_size: int | None
     if path.endswith(".npy"):
         try:
             order = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             raise UsageError(f"--order {path}: not a NumPy .npy file ({exc.__class__.__name__})") from None
+        if not isinstance(order, np.ndarray):
+            order.close()
+            raise UsageError(f"--order {path}: a .npz archive, not one .npy array of shape (steps, batch)")
         if order.ndim == 1:
             order = order[:, None]
         if order.ndim != 2 or order.dtype.kind not in "iu":
@@ -103,7 +113,10 @@ def _read_text_order(path: str) -> np.ndarray:
                                      "every step takes the same number")
     except UnicodeDecodeError:
         raise UsageError(f"--order {path}: not a text file (or a .npy array)") from None
-    return np.array(rows, dtype=np.int64).reshape(len(rows), len(rows[0]) if rows else 0)
+    try:
+        return np.array(rows, dtype=np.int64).reshape(len(rows), len(rows[0]) if rows else 0)
+    except OverflowError:
+        raise UsageError(f"--order {path}: a row number too large for any data") from None
 
 
 def weights_file(weights: list[np.ndarray]) -> bytes:

@@ -4,10 +4,11 @@ its objects by hand.
 
     from shared.studies.train import train_library
 
-    trained = train_library("torch", x, t, weights, order, lr=0.1)
-    trained.weights      # one (fan_in + 1, fan_out) array per layer, row 0 the bias (the seed's layout)
-    trained.predictions  # the output layer's activation on x_eval (default: x)
-    trained.losses       # the training-set loss before the first step and after every `record_every` steps
+    if __name__ == "__main__":  # each library trains in a spawned process, which imports this script again
+        trained = train_library("torch", x, t, weights, order, lr=0.1)
+        trained.weights      # one (fan_in + 1, fan_out) array per layer, row 0 the bias (the seed's layout)
+        trained.predictions  # the output layer's activation on x_eval (default: x)
+        trained.losses       # the training-set loss before the first step and after every `record_every` steps
 
 `weights` are in the seed's layout (their shapes give the architecture), `order` is every
 step's sample rows, shape (steps, batch) (a 1-D array: one row a step), and the library trains
@@ -68,6 +69,8 @@ def problem_from_arrays(x, t, weights, order, lr: float, hidden_activation: str,
             raise UsageError(f"weights[{i}] has shape {w.shape}, expected {(fan_in + 1, fan_out)} after weights[{i - 1}]")
     if sizes[0] != x.shape[1] or sizes[-1] != t.shape[1]:
         raise UsageError(f"weights make a {list(sizes)} network; x has {x.shape[1]} features and t {t.shape[1]} outputs")
+    if not (np.isfinite(lr) and lr > 0):
+        raise UsageError(f"lr {lr}: a positive finite learning rate")
     order = np.asarray(order)
     order = order[:, None] if order.ndim == 1 else order
     if order.ndim != 2 or order.size == 0 or order.dtype.kind not in "iu" or order.min() < 0 or order.max() >= len(x):

@@ -1,5 +1,6 @@
-"""A test-only library whose gradient of layer 1's weights is 0.1 % too large from step FROM on
-(1-based: the first step it is wrong; NN_ROSETTA_TEST_FROM sets it): `compare.py explain` must name that step, the quantity
+"""A test-only library whose gradient of layer 1's weights is FACTOR times too large (1.001 unless
+NN_ROSETTA_TEST_FACTOR says) from step FROM on (1-based: the first step it is wrong;
+NN_ROSETTA_TEST_FROM sets it): `compare.py explain` must name that step, the quantity
 "weight gradient" and layer 1. The model remembers which step of the run it is at (the schedule's
 `start`, and one more after every step)."""
 
@@ -26,6 +27,7 @@ NAME = "explain_gradient"
 INSTALL = "(test only)"
 MODES = ("eager",)
 FROM = int(os.environ.get("NN_ROSETTA_TEST_FROM", "7"))  # the first wrong step, 1-based
+FACTOR = float(os.environ.get("NN_ROSETTA_TEST_FACTOR", "1.001"))  # how wrong
 
 
 class Model(list):
@@ -43,7 +45,7 @@ def build_model(problem, device):
 def gradients(model, spec, x, t):
     grads = exact_gradients(model, spec, x, t)
     if model.step + 1 >= FROM:
-        grads[1][1:] *= 1.001
+        grads[1][1:] *= FACTOR
     return grads
 
 
