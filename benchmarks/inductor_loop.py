@@ -159,6 +159,9 @@ def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         print(json.dumps(child(sys.argv[2:])))
         return 0
+    from shared.harness.environment import command_started
+
+    command_started()  # the report's stamp: when, and how busy the machine was then
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="xor,linear,logistic,softmax,digits,sine")
     parser.add_argument("--dtypes", default="float64,float32")
@@ -200,11 +203,12 @@ def main() -> int:
         import numpy
         import torch
 
-        from shared.harness.environment import describe
+        from shared.harness.environment import describe, stamp
 
         environment = describe({"torch": torch.__version__, "numpy": numpy.__version__,
                                 "torch_threads": str(rows[0].get("threads"))})
-        Path(args.json).write_text(json.dumps({"command": " ".join(["python", *sys.argv]), "environment": environment,
+        Path(args.json).write_text(json.dumps({"command": " ".join(["python", *sys.argv]), "stamp": stamp(),
+                                               "environment": environment,
                                                "threads": args.threads, "rows": rows, "floor_us": floors}, indent=1) + "\n")
     return 0 if all(r.get("parity_ok") and not r.get("unread") for r in rows) and "failed" not in floors else 1
 

@@ -11,6 +11,9 @@ from shared.commands.args import SUBCOMMANDS
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.harness.environment import command_started
+
+    command_started()  # its report's stamp says when it started and how busy the machine was then
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
         return importlib.import_module(SUBCOMMANDS[argv[0]].module).main(argv[1:])

@@ -49,8 +49,10 @@ def write_outputs(command: str, report: dict, args, console: Console, markdown: 
     costs only itself: the reports are still written (without `plots`) and one line on stderr
     says why; False then, and the command exits 1 (what --plots asked for was not made)."""
     from shared.contract.errors import one_line
+    from shared.harness.environment import stamp
     from shared.reports.report import write_reports
 
+    report["stamp"] = stamp()  # before the figures, which carry it too
     failed = None
     if args.plots and figures:
         os.makedirs(args.plots, exist_ok=True)

@@ -17,8 +17,8 @@ def main(argv: list[str]) -> int:
     return guarded("compare.py scale", _main, argv)
 
 
-def _main(argv: list[str]) -> int:
-    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, choice_list, first_paragraph
+def build_parser():
+    from shared.commands.args import Parser, add_report_flags, add_threads_flag, choice_list, first_paragraph
     from shared.studies.scale import __doc__ as study
 
     p = Parser(prog="compare.py scale", description=first_paragraph(study))
@@ -31,7 +31,13 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="default float32")
     add_report_flags(p, plots="write the step-time figure into DIR")
     add_threads_flag(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def _main(argv: list[str]) -> int:
+    from shared.commands.args import check_report_paths
+
+    args = build_parser().parse_args(argv)
     check_report_paths(args)
     from shared.commands.driver import run_interruptible, write_outputs
     from shared.harness.environment import describe

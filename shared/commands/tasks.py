@@ -13,8 +13,23 @@ def main(argv: list[str]) -> int:
     return guarded("compare.py tasks", _main, argv)
 
 
+def build_parser():
+    from shared.commands.args import Parser, add_report_flags, add_threads_flag, first_paragraph, positive_int, timeout
+    from shared.contract.interface import DTYPES
+    from shared.studies import every_task
+
+    p = Parser(prog="compare.py tasks", description=first_paragraph(every_task.__doc__))
+    p.add_argument("--frameworks", default="all", help="as for compare.py (default all)")
+    p.add_argument("--dtype", choices=[*DTYPES, "all"], default="all", help="float64, float32 or all (default)")
+    p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
+    add_threads_flag(p)
+    add_report_flags(p, plots="write the matrix figure (every_task.png) into DIR")
+    p.add_argument("--timeout", type=timeout, metavar="SECONDS", help="as for compare.py (default its own)")
+    return p
+
+
 def _main(argv: list[str]) -> int:
-    from shared.commands.args import Parser, add_report_flags, add_threads_flag, check_report_paths, first_paragraph, positive_int, timeout
+    from shared.commands.args import check_report_paths
     from shared.commands.compare import build_run
     from shared.commands.driver import run_interruptible, write_outputs
     from shared.contract.interface import DTYPES
@@ -25,14 +40,7 @@ def _main(argv: list[str]) -> int:
     from shared.studies import every_task
     from shared.studies.every_task import run_every_task
 
-    p = Parser(prog="compare.py tasks", description=first_paragraph(every_task.__doc__))
-    p.add_argument("--frameworks", default="all", help="as for compare.py (default all)")
-    p.add_argument("--dtype", choices=[*DTYPES, "all"], default="all", help="float64, float32 or all (default)")
-    p.add_argument("--repeat", type=positive_int, default=3, help="timed runs after the first call (default 3)")
-    add_threads_flag(p)
-    add_report_flags(p, plots="write the matrix figure (every_task.png) into DIR")
-    p.add_argument("--timeout", type=timeout, metavar="SECONDS", help="as for compare.py (default its own)")
-    args = p.parse_args(argv)
+    args = build_parser().parse_args(argv)
     check_report_paths(args)
     dtypes = DTYPES if args.dtype == "all" else (args.dtype,)
 

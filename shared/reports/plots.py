@@ -22,6 +22,12 @@ from shared.reports.files import write_atomically  # noqa: E402
 from shared.reports.rows import RunRow  # noqa: E402
 
 
+def figure_source(report: dict) -> str:
+    """What a figure says it was drawn from: its report's stamp (commit and finishing time)."""
+    stamp = report.get("stamp") or {}
+    return f"nn-rosetta report of {stamp.get('finished')} (commit {stamp.get('commit')})"
+
+
 def _label(run: RunRow) -> str:
     backend = f" [{run.keras_backend}]" if run.keras_backend else ""
     return f"{run.framework}{backend} {run.mode} {run.device}"
@@ -31,10 +37,13 @@ def _ok_runs(report: dict) -> list[RunRow]:
     return [r for r in report["runs"] if r.status == "ok" and r.predictions is not None]
 
 
-def save_figure(fig, path: str) -> str:
-    """The figure as a PNG at `path`, written whole (see files.write_atomically), and closed."""
+def save_figure(fig, path: str, report: dict, tight: bool = True) -> str:
+    """The figure as a PNG at `path`, written whole (see files.write_atomically), and closed. The
+    PNG carries the stamp of the report it draws (its "Source" text), so that a figure older than
+    its report can be told (tests/test_results.py)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if tight else None,
+                metadata={"Source": figure_source(report)})
     plt.close(fig)
     write_atomically(path, buffer.getvalue())
     return path
@@ -53,7 +62,7 @@ def loss_curves(report: dict, path: str) -> str:
     ax.set_title(f"{report['task']}: loss curves of every library (they overlap when in parity)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)
 
 
 def step_times(report: dict, path: str) -> str:
@@ -70,7 +79,7 @@ def step_times(report: dict, path: str) -> str:
     ax.set_xlabel("time per training step, µs (median, bars = min..max; log scale)")
     ax.set_title(f"{report['task']}: time per step by library × mode × device (blue CPU, green GPU)")
     ax.grid(alpha=0.3, axis="x")
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)
 
 
 def _grid_predictions(run: RunRow, problem: Problem, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -103,7 +112,7 @@ def decision_regions(report: dict, problem: Problem, dataset: Dataset, path: str
     fig.colorbar(image, ax=axes, shrink=0.8, label="network output (black line: 0.5)")
     axes[0][0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"XOR decision regions, arch {','.join(map(str, report['config']['arch']))}, from each library's final weights")
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)
 
 
 def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str) -> str:
@@ -130,7 +139,7 @@ def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str)
         ax.set_title(f"linear: predictions against targets ({dataset.source} data)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)
 
 
 def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
@@ -160,7 +169,7 @@ def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
              else "WARNING: the libraries' predicted classes differ")
     ax.set_title(f"{report['task']}: confusion matrix on {report.get('accuracy_on') or 'the evaluation inputs'}\n"
                  f"NumPy reference, accuracy {accuracy:.4f}; {agree}", fontsize=9)
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)
 
 
 def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) -> str:
@@ -186,7 +195,7 @@ def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) ->
                  f"{'' if len(wrong) <= limit else f' (first {limit})'} — "
                  f"{'every library gets the same ones wrong, with the same answers' if same else 'the libraries disagree (red)'}"
                  f" ({len(runs)} runs)", fontsize=10)
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)
 
 
 def write_plots(report: dict, problem: Problem, dataset: Dataset, folder: str) -> list[str]:

@@ -173,4 +173,4 @@ def figure(report: dict, path: str) -> str:
         ax.set_title(f"µs/step, {dtype} (lower is better)")
         fig.colorbar(image, ax=ax, label="log10 µs/step")
     fig.suptitle(f"Every task, every library: compiled mode on the CPU — {report['environment']['cpu']}")
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)

@@ -344,4 +344,4 @@ def figure(report: dict, path: str) -> str:
     fig.suptitle(f"Data-parallel overhead on one {cpus}-core machine: {c['task']}, {c['dtype']}, global batch "
                  f"{c['batch_size']}", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
-    return save_figure(fig, path)
+    return save_figure(fig, path, report)

@@ -392,14 +392,13 @@ def print_tables(report: dict, console, wide: bool = False) -> None:
 
 
 def figure(report: dict, path: str) -> str:
-    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from shared.reports.files import write_atomically
+    from shared.reports.plots import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
     ok = [r for r in report["rows"] if r.status == "ok"]
@@ -423,8 +422,4 @@ def figure(report: dict, path: str) -> str:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.suptitle(f"Time per step against size, MLP [8, W, W, 1], {report['config']['dtype']} — {report['environment']['cpu']}")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomically(path, buffer.getvalue())
-    return path
+    return save_figure(fig, path, report, tight=False)

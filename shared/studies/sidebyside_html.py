@@ -152,7 +152,18 @@ def _proof(report: dict | None, report_path: str) -> str:
             "<table><thead><tr><th>library</th><th>mode, device</th><th>max Δ vs NumPy</th><th>µs/step</th>"
             f"<th>first call</th><th>steps</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f'<p class="env">Measured on {html.escape(str(env.get("cpu")))} ({env.get("cpu_count")} logical cores), GPU '
-            f'{html.escape(str(env.get("gpu") or "none"))}, Python {env.get("python")}; {html.escape(versions)}.</p></section>')
+            f'{html.escape(str(env.get("gpu") or "none"))}, Python {env.get("python")}; {html.escape(versions)}.'
+            f'{_stamp(report)}</p></section>')
+
+
+def _stamp(report: dict) -> str:
+    """When and on which code a report was made, and how busy the machine was (its stamp)."""
+    stamp = report.get("stamp")
+    if not stamp:
+        return " (an unstamped report)"
+    load = stamp.get("load_average") or {}
+    return (f" Finished {html.escape(str(stamp.get('finished')))} on commit {html.escape(str(stamp.get('commit')))}; "
+            f"load average {load.get('start')} as it started, {load.get('end')} as it ended.")
 
 
 def _controls(libraries: dict[str, str]) -> str:
@@ -220,7 +231,8 @@ def _parallel_section(report: dict | None, report_path: str) -> str:
                  f"{cfg['task']}, {cfg['dtype']}, {cfg['steps']} steps, global batch {cfg['batch_size']} split across the "
                  f"workers. max Δ against the single-process NumPy run on the same global batches, tolerance "
                  f"{report['tolerance']['value']:g}. {html.escape(report['verdict'])} Measured on "
-                 f"{html.escape(str(env.get('cpu')))} ({env.get('cpu_count')} logical cores): overhead, not speed-up.</p>"
+                 f"{html.escape(str(env.get('cpu')))} ({env.get('cpu_count')} logical cores): overhead, not speed-up."
+                 f"{_stamp(report)}</p>"
                  "<table><thead><tr><th>engine</th><th>workers</th><th>hosts</th><th>status</th><th>max Δ vs NumPy</th>"
                  f"<th>µs/step</th><th>start-up</th></tr></thead><tbody>{rows}</tbody></table>")
     return ('<section id="parallel-proof"><h2>Beyond one device: each library\'s own data-parallel engine</h2>'
