@@ -33,6 +33,12 @@ def _label(run: RunRow) -> str:
     return f"{run.framework}{backend} {run.mode} {run.device}"
 
 
+def _full_runs(report: dict) -> list[RunRow]:
+    """The runs that trained the whole schedule: a slow mode's prefix (its first 200–300 steps) is
+    still learning, so its answers are not the others' to compare."""
+    return [r for r in _ok_runs(report) if r.steps_run == report["config"]["steps"]]
+
+
 def _ok_runs(report: dict) -> list[RunRow]:
     return [r for r in report["runs"] if r.status == "ok" and r.predictions is not None]
 
@@ -91,7 +97,7 @@ def _grid_predictions(run: RunRow, problem: Problem, xs: np.ndarray, ys: np.ndar
 
 
 def decision_regions(report: dict, problem: Problem, dataset: Dataset, path: str) -> str:
-    runs = [r for r in _ok_runs(report) if r.steps_run == report["config"]["steps"]]
+    runs = _full_runs(report)
     views = [("zoomed out", (-4.0, 5.0)), ("zoomed in", (-0.5, 1.5))]
     fig, axes = plt.subplots(len(views), len(runs), figsize=(2.9 * len(runs) + 1.5, 6.4), squeeze=False,
                              layout="constrained")
@@ -144,8 +150,8 @@ def fitted_function(report: dict, problem: Problem, dataset: Dataset, path: str)
 
 def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
     """The NumPy reference's confusion matrix on the evaluation inputs; the title says whether
-    every library's predicted classes are the reference's."""
-    runs = _ok_runs(report)
+    every library's predicted classes are the reference's (of the runs that trained the whole schedule)."""
+    runs = _full_runs(report)
     truth = dataset.eval_targets.argmax(axis=1)
     classes = len(dataset.classes)
     reference = np.array(runs[0].predictions).argmax(axis=1)
@@ -165,7 +171,7 @@ def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
     ax.set_ylabel("true")
     fig.colorbar(image, ax=ax, shrink=0.8)
     accuracy = float(np.mean(reference == truth))
-    agree = (f"all {len(runs)} runs predict the same classes" if same
+    agree = (f"all {len(runs)} runs of the whole schedule predict the same classes" if same
              else "WARNING: the libraries' predicted classes differ")
     ax.set_title(f"{report['task']}: confusion matrix on {report.get('accuracy_on') or 'the evaluation inputs'}\n"
                  f"NumPy reference, accuracy {accuracy:.4f}; {agree}", fontsize=9)
@@ -173,8 +179,9 @@ def confusion_matrix(report: dict, dataset: Dataset, path: str) -> str:
 
 
 def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) -> str:
-    """The held-out images some library gets wrong, each with every library's answer."""
-    runs = _ok_runs(report)
+    """The held-out images some library gets wrong, each with every library's answer (of the runs
+    that trained the whole schedule)."""
+    runs = _full_runs(report)
     truth = dataset.eval_targets.argmax(axis=1)
     answers = {_label(r): np.array(r.predictions).argmax(axis=1) for r in runs}
     wrong = sorted({int(i) for a in answers.values() for i in np.flatnonzero(a != truth)})
@@ -194,7 +201,7 @@ def misclassified(report: dict, dataset: Dataset, path: str, limit: int = 32) ->
     fig.suptitle(f"{report['task']}: the {len(wrong)} held-out images some library gets wrong"
                  f"{'' if len(wrong) <= limit else f' (first {limit})'} — "
                  f"{'every library gets the same ones wrong, with the same answers' if same else 'the libraries disagree (red)'}"
-                 f" ({len(runs)} runs)", fontsize=10)
+                 f" ({len(runs)} runs of the whole schedule)", fontsize=10)
     return save_figure(fig, path, report)
 
 
