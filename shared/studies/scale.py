@@ -298,8 +298,8 @@ def growth(rows: list[ScaleRow]) -> list[dict]:
 # shown: what was measured (library, mode, device, sweep, size), its time per step, its
 # difference from NumPy and its status; where the width is short the others are kept in the
 # order of `keep` (shared/reports/termtable.py), the GPU's columns last while no GPU was measured.
-TERMINAL_COLUMNS = (
-    Column("library"), Column("mode"), Column("device"), Column("sweep"), Column("width", numeric=True),
+TERMINAL_COLUMNS = (  # "keras (tensorflow)" may fold at its space: 80 columns need those 6 characters
+    Column("library", wraps=True), Column("mode"), Column("device"), Column("sweep"), Column("width", numeric=True),
     Column("batch", numeric=True), Column("µs/step", numeric=True), Column("samples/s", numeric=True, keep=2),
     Column("GFLOP/s", numeric=True, keep=1), Column("GPU peak", numeric=True, keep=4),
     Column("host peak RSS", numeric=True, keep=3), Column("max Δ vs NumPy", numeric=True), Column("status"))
@@ -328,9 +328,14 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
             out.append((*head, *["–"] * 6, r.status, note))
             continue
         diff = "ref" if r.library == "numpy" else format(r.max_abs_diff if r.max_abs_diff is not None else float("nan"), ".1e")
-        out.append((*head, f"{r.step_us_median:.1f}", f"{r.samples_per_s:.3g}", f"{r.gflops_per_s:.3g}",
+        out.append((*head, _us(r.step_us_median), f"{r.samples_per_s:.3g}", f"{r.gflops_per_s:.3g}",
                     mib(r.peak_memory_bytes, 1), mib(r.peak_rss_bytes, 1), diff, "ok", note))
     return out
+
+
+def _us(value: float) -> str:
+    """A time per step in µs: a tenth of a µs while that is one of five digits or more, whole µs beyond."""
+    return f"{value:.1f}" if value < 10_000 else f"{value:.0f}"
 
 
 def crossover_rows(report: dict) -> list[tuple[str, ...]]:
