@@ -90,12 +90,14 @@ def launch(serve, folder: str, layout) -> None:
 
 
 def configure(layout, dtype: str) -> None:
-    """Before the group is made: the single-process settings (the CPU for float64), and what the
-    ring reads when it starts besides the hostfile (`launch`): this worker's rank."""
+    """Before the group is made: the single-process settings (the CPU for float64), and (where
+    the harness, not mlx.launch, started this worker) what the ring reads when it starts besides
+    the hostfile (`launch`): this worker's rank."""
     single.configure(dtype)
-    os.environ.pop("MLX_RANK", None)
-    if layout.workers > 1:
-        os.environ["MLX_RANK"] = str(layout.rank)
+    if not layout.launcher:
+        os.environ.pop("MLX_RANK", None)
+        if layout.workers > 1:
+            os.environ["MLX_RANK"] = str(layout.rank)
 
 
 def join(layout) -> mx.distributed.Group:

@@ -54,8 +54,9 @@ def configure(layout, dtype: str) -> None:
     """Before the runtime starts: this host's replicas as logical CPU devices (one host), or
     its place in the cluster (`TF_CONFIG`, several hosts); then the single-process settings."""
     if layout.hosts > 1:
-        os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": list(layout.addresses)},
-                                              "task": {"type": "worker", "index": layout.host}})
+        if not layout.launcher:  # the harness started this worker: the TF_CONFIG a cluster's worker is given
+            os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": list(layout.addresses)},
+                                                  "task": {"type": "worker", "index": layout.host}})
     else:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * layout.local_workers)

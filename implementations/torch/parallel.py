@@ -1,8 +1,8 @@
 """PyTorch data-parallel: `DistributedDataParallel` over the gloo backend, one process per worker.
 
-PyTorch's engine is processes, not devices: each worker is a process (started here with
-`torch.multiprocessing.spawn`, as `torchrun --nproc-per-node` would), and the processes meet
-at a TCP rendezvous (`init_method`) on the first host. Wrapping the model in
+PyTorch's engine is processes, not devices: each worker is a process (started by `torchrun`,
+or by the harness with `torch.multiprocessing.spawn` as `torchrun --nproc-per-node` would), and
+the processes meet at torchrun's rendezvous (`env://`: rank 0 serves a store at MASTER_ADDR). Wrapping the model in
 `DistributedDataParallel` makes `loss.backward()` all-reduce every gradient and divide it by
 the number of workers: DDP *averages*, so each worker's loss is the mean over its own part of
 the global batch, and the average of N equal parts' means is the global batch's mean.
@@ -51,17 +51,22 @@ def launch(serve, folder: str, layout) -> None:
 
 
 def configure(layout, dtype: str) -> None:
-    """Before the runtime starts: the single-process settings, and a share of the cores."""
+    """Before the runtime starts: the single-process settings, a share of the cores, and (where
+    the harness, not torchrun, started this worker) what torchrun would have set for it."""
     single.configure(dtype)
-    # All the "hosts" share this one machine here: N processes share its cores (on a real
-    # cluster, divide by the host's own workers instead; torchrun's default is 1 thread).
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // layout.workers))
+    # The harness's "hosts" all share this one machine: N processes share its cores. Under
+    # torchrun a node's own processes share its cores (torchrun's default is 1 thread).
+    sharing = layout.local_workers if layout.launcher else layout.workers
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // sharing))
+    if not layout.launcher:
+        address, port = layout.coordinator.rsplit(":", 1)
+        os.environ.update(MASTER_ADDR=address, MASTER_PORT=port, RANK=str(layout.rank), WORLD_SIZE=str(layout.workers))
 
 
 def join(layout) -> dist.ProcessGroup:
-    """The rendezvous: every worker connects to the first host's address; bounded by the run's timeout."""
-    dist.init_process_group("gloo", init_method=f"tcp://{layout.coordinator}", rank=layout.rank,
-                            world_size=layout.workers, timeout=datetime.timedelta(seconds=layout.timeout_s))
+    """The rendezvous, as every torchrun script joins: `env://` (MASTER_ADDR and MASTER_PORT,
+    RANK, WORLD_SIZE), rank 0 serving the store; bounded by the run's timeout."""
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=layout.timeout_s))
     return dist.group.WORLD
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import time
 
 from shared.commands.args import (
     Parser,
@@ -24,6 +25,7 @@ from shared.commands.args import (
     seed,
     timeout,
 )
+from shared.contract.errors import UsageError
 from shared.contract.interface import DTYPES
 from shared.contract.tasks import TASKS
 from shared.harness import registry
@@ -45,7 +47,7 @@ def worker_counts(text: str) -> list[int]:
 
 def build_parser() -> Parser:
     p = Parser(prog="compare.py parallel", description=first_paragraph(__doc__))
-    p.add_argument("--workers", type=worker_counts, default=[2],
+    p.add_argument("--workers", type=worker_counts, default=None,
                    help="data-parallel workers N, or a comma list (default 2); one worker always runs too, as the "
                         "single-device baseline")
     p.add_argument("--hosts", type=worker_counts, default=[1],
@@ -66,32 +68,103 @@ def build_parser() -> Parser:
                    help=f"the longest one engine's run (every host, start to finish) may take before all its processes "
                         f"are stopped and its row fails (default {DEFAULT_TIMEOUT_S:g})")
     p.add_argument("--debug", action="store_true", help="show the hosts' full tracebacks (on stderr)")
+    launched = p.add_argument_group(
+        "started by the library's own launcher",
+        "--launched: this process is one of the run's processes, started with its place in the run by the engine's "
+        "launcher (torchrun, mlx.launch, TF_CONFIG, or JAX's coordinator flags below) instead of by the harness; rank "
+        "0 checks against NumPy and writes the report, the others print one line (docs/parallel.md)")
+    launched.add_argument("--launched", action="store_true", help="read this process's rank, the world size and the "
+                          "rendezvous from the launcher; one engine in --frameworks")
+    launched.add_argument("--coordinator", metavar="HOST:PORT", help="JAX and Keras: jax.distributed.initialize's "
+                          "coordinator address (default: $JAX_COORDINATOR_ADDRESS)")
+    launched.add_argument("--num-processes", type=positive_int, metavar="H", help="JAX and Keras: the number of processes")
+    launched.add_argument("--process-id", type=non_negative_int, metavar="I", help="JAX and Keras: this process's id, "
+                          "0 to H-1")
     return p
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 0")
+    return value
 
 
 def main(argv: list[str]) -> int:
     return guarded("compare.py parallel", _main, argv)
 
 
-def _main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    check_report_paths(args)
+def _config(args, argv: list[str], problem, engines: list[str]) -> dict:
+    return {"task": args.task, "arch": list(problem.spec.sizes), "loss": problem.spec.loss, "dtype": args.dtype,
+            "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
+            "record_every": problem.schedule.record_every, "seed": args.seed, "workers": args.workers,
+            "hosts": args.hosts, "repeat": args.repeat, "engines": engines, "timeout_s": args.timeout,
+            "command": "python compare.py parallel " + " ".join(shlex.quote(a) for a in argv)}
+
+
+def _problem(args):
     from shared.contract.tasks import build_problem, default_sizes, load_dataset
 
     task = TASKS[args.task]
     dataset = load_dataset(task, None, None, None, None, None)
     problem = build_problem(task, dataset, default_sizes(task, dataset), lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, seed=args.seed, dtype=args.dtype)  # checks the batch fits the data
+    return task, dataset, problem
+
+
+def _launched(args, argv: list[str], started: float, started_wall: float) -> int:
+    """One process of a run its engine's launcher started (shared/studies/launched.py)."""
+    from shared.studies.launchers import LAUNCHERS, Launch, library_of, read_layout
+
+    engines = args.frameworks or []
+    if len(engines) != 1:
+        raise UsageError("--launched runs one engine: give --frameworks ENGINE (one of "
+                         f"{', '.join(registry.listed_engines())})")
+    if "--hosts" in argv or any(a.startswith("--hosts=") for a in argv):
+        raise UsageError("--hosts goes without --launched: the launcher says how many hosts there are")
+    if args.workers is not None and len(args.workers) != 1:
+        raise UsageError("--launched takes one --workers count, not a list")
+    (engine,) = engines
+    missing = registry.engine_missing(engine)
+    if missing:
+        raise UsageError(f"--launched --frameworks {engine}: {missing}")
+    target = registry.ENGINES[engine].target
+    layout = read_layout(target, os.environ, Launch(args.timeout, args.workers[0] if args.workers else None,
+                                                    args.coordinator, args.num_processes, args.process_id))
+    _, _, problem = _problem(args)
+    batch = problem.schedule.batch_size
+    if batch % layout.workers:
+        raise UsageError(f"{layout.workers} workers ({LAUNCHERS[library_of(target)][0]}) do not divide the global batch "
+                         f"of {batch} sample{'s' * (batch > 1)}: give --batch-size a multiple of {layout.workers}, or "
+                         f"start a number of workers that divides {batch}")
+    args.workers, args.hosts = [layout.workers], [layout.hosts]
+    config = _config(args, argv, problem, engines) | {"launcher": layout.launcher}
+    from shared.studies.launched import run
+
+    return run(engine, problem, layout, config, args, started, started_wall)
+
+
+def _main(argv: list[str]) -> int:
+    started, started_wall = time.monotonic(), time.time()
+    args = build_parser().parse_args(argv)
+    check_report_paths(args)
+    if args.launched:
+        return _launched(args, argv, started, started_wall)
+    jax_flags = [f for f, v in (("--coordinator", args.coordinator), ("--num-processes", args.num_processes),
+                                ("--process-id", args.process_id)) if v is not None]
+    if jax_flags:
+        raise UsageError(f"{jax_flags[0]} goes with --launched (a process started by a launcher, not the harness)")
+    args.workers = args.workers or [2]
+    task, dataset, problem = _problem(args)
     for hosts in args.hosts:
         for workers in args.workers:
             check_layout(workers, hosts, problem.schedule.batch_size, dataset.x.shape[0],
                          per_sample_task=args.batch_size is None and task.batch_size == 1)
     engines = list(args.frameworks or registry.listed_engines())
-    config = {"task": task.name, "arch": list(problem.spec.sizes), "loss": problem.spec.loss, "dtype": args.dtype,
-              "lr": problem.schedule.lr, "steps": problem.schedule.steps, "batch_size": problem.schedule.batch_size,
-              "record_every": problem.schedule.record_every, "seed": args.seed, "workers": args.workers,
-              "hosts": args.hosts, "repeat": args.repeat, "engines": engines, "timeout_s": args.timeout,
-              "command": "python compare.py parallel " + " ".join(shlex.quote(a) for a in argv)}
+    config = _config(args, argv, problem, engines)
     from shared.commands.driver import run_interruptible
     from shared.reports.termtable import report_console
     from shared.studies.parallel_report import Study, markdown, print_table

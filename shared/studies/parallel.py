@@ -50,6 +50,10 @@ class Layout:
     # "127.0.0.1:port" per worker, for an engine whose every worker listens (its LISTENS = "worker": MLX's
     # ring); then each host's address is its first worker's. Empty for the others.
     worker_addresses: tuple[str, ...] = ()
+    # The launcher that started this process with its place in the run (torchrun, mlx.launch,
+    # TF_CONFIG, coordinator: shared/studies/launchers.py), or None where the harness started it
+    # and the engine sets what the launcher would have.
+    launcher: str | None = None
 
     @property
     def local_workers(self) -> int:

@@ -61,7 +61,7 @@ def serve(local_rank: int, folder: str, layout: Layout) -> None:
     try:
         module = _import(job)  # in the try: a worker process that cannot import its engine says why
         reason = module.unsupported(layout, problem.spec.dtype)
-        result = HostResult("skipped", reason, versions=module.versions()) if reason else _train(module, job, layout)
+        result = HostResult("skipped", reason, versions=module.versions()) if reason else train(module, job, layout)
     except Exception as exc:
         if job.debug:
             traceback.print_exc()
@@ -72,7 +72,9 @@ def serve(local_rank: int, folder: str, layout: Layout) -> None:
         raise SystemExit(1)
 
 
-def _train(module, job: HostJob, layout: Layout) -> HostResult:
+def train(module, job: HostJob, layout: Layout, joined=lambda: None) -> HostResult:
+    """One worker's run through its engine's steps; `joined()` is called once the rendezvous is
+    done (a launched process says so: shared/studies/launched.py)."""
     from shared.contract.tolerances import scaled_diff
     from shared.harness.timing import time_runner
 
@@ -80,6 +82,7 @@ def _train(module, job: HostJob, layout: Layout) -> HostResult:
     module.configure(layout, problem.spec.dtype)
     engine = module.join(layout)
     joined_at = time.time()
+    joined()
     runner = None
     try:
         runner = module.prepare(problem, engine, layout)

@@ -92,7 +92,8 @@ class Study:
         replicas = max((_replica_diff(r.output, out) for r in outcome.replicas), default=0.0)
         parts = [r.info.get("batch_part") for r in (chief, *outcome.replicas)] if "batch_part" in chief.info else None
         unsplit = _no_collective(chief.info, layout.workers) or _parts_problem(parts, layout.workers,
-                                                                              problem.schedule.batch_size)
+                                                                              problem.schedule.batch_size,
+                                                                              every=not layout.launcher)
         if unsplit:
             row.update(status="failed", reason=unsplit)
         steps = problem.schedule.steps
@@ -151,18 +152,21 @@ def _no_collective(info: dict, workers: int) -> str | None:
     return None
 
 
-def _parts_problem(parts: list | None, workers: int, batch: int) -> str | None:
+def _parts_problem(parts: list | None, workers: int, batch: int, every: bool = True) -> str | None:
     """Why the processes' parts of each global batch (an engine with one process per worker
     says which rows it trained on: `batch_part`, [first, stop)) are not the batch split in N
     equal, contiguous, disjoint parts, one per worker; None when they are, or when the engine
-    does not say."""
+    does not say. `every=False`: only rank 0's part is at hand (a launched run), and it must be
+    the first N-th."""
     if parts is None:
         return None
     if None in parts:
         return "a process trained on rows that are not one contiguous part of each batch"
     size = batch // workers
-    if sorted(map(tuple, parts)) != [(k * size, (k + 1) * size) for k in range(workers)]:
+    if sorted(map(tuple, parts)) != [(k * size, (k + 1) * size) for k in range(workers if every else 1)]:
         shown = ", ".join(f"{a}–{b - 1}" for a, b in sorted(map(tuple, parts)))
+        if not every:
+            return f"rank 0 trained on rows {shown} of each batch of {batch}, not the first {size} of {workers} parts"
         return f"the processes trained on rows {shown} of each batch of {batch}, not {workers} parts of {size}, one each"
     return None
 
@@ -198,7 +202,8 @@ def verdict(report: dict) -> str:
     off = [r for r in ran if not r.parity_ok or not r.replicas_ok]
     if not failed and not off:
         worst = max((r.diff["scaled"] for r in ran), default=0.0)
-        return (f"OK: all {len(ran)} data-parallel runs equal the single-process NumPy run within {tol:g} "
+        runs = f"all {len(ran)} data-parallel runs equal" if len(ran) != 1 else "the data-parallel run equals"
+        return (f"OK: {runs} the single-process NumPy run within {tol:g} "
                 f"(worst {worst:.1e})" + (f"; {skipped} skipped." if skipped else "."))
     parts = [f"{len(failed)} failed"] if failed else []
     parts += [f"{len(off)} out of parity (tolerance {tol:g})"] if off else []

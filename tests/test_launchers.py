@@ -1,0 +1,282 @@
+"""`compare.py parallel --launched`: every engine started by its library's own launcher, with
+independently started processes on 127.0.0.1, ends bit for bit where the harness's run of the
+same layout ends, and in parity with NumPy; bad launches fail in one line, within --timeout,
+with no process left behind. Short schedules throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import problem_for
+
+from shared.harness import registry
+from shared.studies import parallel
+from shared.studies.launched import fingerprint
+from shared.studies.parallel import free_ports
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MARK = "NN_ROSETTA_LAUNCH_TEST"
+STEPS = ["--steps", "30", "--repeat", "1"]
+# The layout the harness runs for the same launch: (workers, hosts). torchrun --standalone and
+# mlx.launch -n start their processes on one node; TF_CONFIG and the JAX coordinator name one
+# process per host.
+HARNESS_LAYOUT = {"torch": (2, 1), "mlx": (2, 1), "tensorflow": (2, 2), "jax": (2, 2), "keras": (2, 2)}
+ENGINES = list(HARNESS_LAYOUT)
+
+
+def needs(engine: str):
+    return pytest.mark.skipif(registry.engine_missing(engine) is not None, reason=registry.engine_missing(engine) or "")
+
+
+def engine_params(*engines: str):
+    return [pytest.param(e, marks=needs(e)) for e in engines]
+
+
+def left_behind(mark: str) -> list[int]:
+    """Live processes (not zombies) whose environment carries this test's mark."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"{MARK}={mark}".encode() in environ and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def by_hand(engine: str, rank: int, world: int, ports: list[int], folder: Path) -> tuple[dict, list[str]]:
+    """The environment and flags a process gets from its launcher, written out as that launcher
+    would (one process per node): torchrun's variables, mlx.launch's rank and hostfile,
+    TF_CONFIG, or JAX's coordinator flags."""
+    if engine == "torch":
+        return {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(ports[0])}, []
+    if engine == "mlx":
+        hostfile = folder / "hostfile.json"
+        hostfile.write_text(json.dumps([[f"127.0.0.1:{p}"] for p in ports[:world]]))
+        return {"MLX_RANK": str(rank), "MLX_HOSTFILE": str(hostfile)}, []
+    if engine == "tensorflow":
+        return {"TF_CONFIG": json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports[:world]]},
+                                         "task": {"type": "worker", "index": rank}})}, []
+    return {}, ["--coordinator", f"127.0.0.1:{ports[0]}", "--num-processes", str(world), "--process-id", str(rank)]
+
+
+class Processes:
+    """Processes started for one test, each in a session of its own and with the test's mark;
+    every one of them (and all they started) killed when the test ends."""
+
+    def __init__(self):
+        self.mark, self.started = uuid.uuid4().hex, []
+
+    def start(self, command: list[str], env: dict | None = None) -> subprocess.Popen:
+        full = os.environ | {MARK: self.mark, "PYTHONUNBUFFERED": "1"} | (env or {})
+        proc = subprocess.Popen(command, cwd=ROOT, env=full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.started.append(proc)
+        return proc
+
+    def compare(self, engine: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
+        return self.start([sys.executable, "compare.py", "parallel", "--launched", "--frameworks", engine, *args], env)
+
+    def close(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        for pid in left_behind(self.mark):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def processes():
+    started = Processes()
+    yield started
+    started.close()
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    proc.out, proc.err = out, err
+    return out, err
+
+
+def said(err: str) -> list[str]:
+    """What the process said on stderr, without the libraries' own start-up logging (TensorFlow's
+    and XLA's absl lines, gloo's connection notes, torchrun's warnings)."""
+    noise = re.compile(r"^([IWE]\d{4} |WARNING: All log messages|\[Gloo\]|\*{5})")
+    return [line for line in err.splitlines() if line.strip() and not noise.match(line)]
+
+
+def launch(processes: Processes, engine: str, folder: Path, extra: list[str]) -> list[subprocess.Popen]:
+    """Two processes of ENGINE, each started as its launcher starts it on one machine."""
+    args = [*STEPS, *extra]
+    if engine == "torch":
+        return [processes.start([str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "compare.py",
+                                 "parallel", "--launched", "--frameworks", "torch", *args])]
+    ports = free_ports(2)
+    if engine == "mlx":
+        return [processes.start([str(BIN / "mlx.launch"), "-n", "2", "--starting-port", str(ports[0]), "--",
+                                 sys.executable, "compare.py", "parallel", "--launched", "--frameworks", "mlx", *args])]
+    started = []
+    for rank in range(2):
+        env, flags = by_hand(engine, rank, 2, ports, folder)
+        started.append(processes.compare(engine, [*flags, *args], env))
+    return started
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("engine", engine_params(*ENGINES))
+def test_every_engine_under_its_own_launcher_ends_where_the_harness_run_ends(engine, processes, tmp_path):
+    report = tmp_path / "report.json"
+    started = launch(processes, engine, tmp_path, ["--json", str(report)])
+    outputs = [finish(p, 200) for p in started]
+    for proc in started:
+        assert proc.returncode == 0, said(proc.err)[-5:]
+    text = "\n".join(out + err for out, err in outputs)
+    others = re.findall(r"rank 1 of 2 \(([^)]+)\): trained 30 steps, weights and predictions sha256 ([0-9a-f]{16})", text)
+    written = json.loads(report.read_text())
+    row = written["rows"][0]
+    assert written["ok"] and row["status"] == "ok" and row["parity_ok"], row
+    assert (row["workers"], row["hosts"]) == HARNESS_LAYOUT[engine]
+    assert others == [(written["launched"]["launcher"], written["launched"]["fingerprint"])]
+    workers, hosts = HARNESS_LAYOUT[engine]
+    harness = parallel.run_engine(engine, workers, hosts, problem_for("digits", steps=30), 1, timeout_s=120)
+    assert harness.status == "ok", harness.reason
+    assert fingerprint(harness.chief.output) == written["launched"]["fingerprint"]  # bit for bit
+    assert left_behind(processes.mark) == []
+
+
+def launched(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """One process with the given launcher environment (every other launcher's variable removed)."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
+                                                              "MASTER_ADDR", "MASTER_PORT", "MLX_RANK", "MLX_HOSTFILE",
+                                                              "TF_CONFIG", "JAX_COORDINATOR_ADDRESS")}
+    return subprocess.run([sys.executable, "compare.py", "parallel", "--launched", *argv], cwd=ROOT,
+                          env=clean | (env or {}), capture_output=True, text=True, timeout=60)
+
+
+TORCHRUN = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": "29500"}
+TF_TWO = {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": 0}}
+JAX_TWO = ["--coordinator", "127.0.0.1:1234", "--num-processes", "2"]
+BAD_LAUNCHES = [
+    (["--frameworks", "torch"], {k: v for k, v in TORCHRUN.items() if k != "RANK"},
+     "--launched: RANK is not set: start each process with torchrun (torchrun --nnodes"),
+    (["--frameworks", "torch"], TORCHRUN | {"RANK": "2"}, "--launched: RANK=2 is out of range 0 to 1 (WORLD_SIZE=2)"),
+    (["--frameworks", "torch"], TORCHRUN | {"WORLD_SIZE": "0"}, "--launched: WORLD_SIZE=0 must be at least 1"),
+    (["--frameworks", "torch"], TORCHRUN | {"RANK": "one"}, "--launched: RANK='one' is not an integer"),
+    (["--frameworks", "torch"], TORCHRUN | {"WORLD_SIZE": "3", "LOCAL_WORLD_SIZE": "3"},
+     "3 workers (torchrun) do not divide the global batch of 32 samples: give --batch-size a multiple of 3, or start "
+     "a number of workers that divides 32"),
+    (["--frameworks", "mlx"], {"MLX_RANK": "2", "MLX_HOSTFILE": "HOSTFILE"},
+     "--launched: MLX_RANK=2 is out of range 0 to 1 (the hostfile's 2 ranks)"),
+    (["--frameworks", "mlx"], {"MLX_RANK": "0"}, "--launched: MLX_HOSTFILE is not set: start each process with mlx.launch"),
+    (["--frameworks", "tensorflow"], {"TF_CONFIG": json.dumps(TF_TWO | {"task": {"type": "worker", "index": 2}})},
+     "--launched: TF_CONFIG's task.index=2 is out of range 0 to 1 (its 2 workers)"),
+    (["--frameworks", "tensorflow"], {"TF_CONFIG": json.dumps({"cluster": {"worker": ["127.0.0.1:2222"] * 2},
+                                                                "task": {"type": "worker", "index": 1}})},
+     "--launched: TF_CONFIG's cluster.worker names one address twice"),
+    (["--frameworks", "jax", *JAX_TWO, "--process-id", "2"], {},
+     "--launched: --process-id=2 is out of range 0 to 1 (--num-processes 2)"),
+    (["--frameworks", "keras", *JAX_TWO], {}, "--launched: keras needs --process-id"),
+    (["--frameworks", "jax", *JAX_TWO, "--process-id", "0", "--batch-size", "3"], {},
+     "2 workers (coordinator) do not divide the global batch of 3 samples"),
+    (["--frameworks", "torch", "--hosts", "2"], TORCHRUN, "--hosts goes without --launched"),
+    (["--frameworks", "torch,jax"], TORCHRUN, "--launched runs one engine"),
+]
+
+
+@pytest.mark.quick
+@pytest.mark.parametrize("argv, env, message", BAD_LAUNCHES, ids=[m[:40] for *_, m in BAD_LAUNCHES])
+def test_a_launch_that_does_not_fit_is_refused_in_one_line_before_anything_starts(argv, env, message, tmp_path):
+    if env.get("MLX_HOSTFILE") == "HOSTFILE":
+        hostfile = tmp_path / "hostfile.json"
+        hostfile.write_text(json.dumps([["127.0.0.1:5000"], ["127.0.0.1:5001"]]))
+        env = env | {"MLX_HOSTFILE": str(hostfile)}
+    done = launched(*argv, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+
+
+@pytest.mark.quick
+def test_jax_flags_without_launched_are_refused():
+    done = subprocess.run([sys.executable, "compare.py", "parallel", "--process-id", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--process-id goes with --launched" in done.stderr
+
+
+TIMEOUT_S = 8
+
+
+DIES_TIMEOUT_S = 25  # start-up, rendezvous and compilation fit well within it; JAX's collectives wait until it
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("engine", engine_params(*ENGINES))
+def test_a_peer_that_dies_mid_run_ends_the_others_within_the_timeout(engine, processes, tmp_path):
+    ports = free_ports(2)
+    started = []
+    for rank in range(2):
+        env, flags = by_hand(engine, rank, 2, ports, tmp_path)
+        started.append(processes.compare(engine, [*flags, "--steps", "100000", "--repeat", "1", "--timeout",
+                                              str(DIES_TIMEOUT_S)], env))
+    survivor, victim = started
+    deadline = time.monotonic() + 60
+    while "joined" not in (line := victim.stderr.readline()):  # the rendezvous is done: training has begun
+        assert line and time.monotonic() < deadline, "rank 1 never joined"
+    time.sleep(1.0)
+    os.killpg(victim.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = finish(survivor, 90)
+    last = said(err)[-1]
+    assert survivor.returncode != 0
+    assert time.monotonic() - killed < DIES_TIMEOUT_S
+    assert last.startswith("compare.py parallel: rank 0 of 2 ("), said(err)
+    assert "while training" in last, last  # the engine's error, or the watchdog's
+    time.sleep(0.5)
+    assert left_behind(processes.mark) == []
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("engine", engine_params(*ENGINES))
+def test_a_rank_given_twice_fails_at_once_and_the_missing_peer_at_the_timeout(engine, processes, tmp_path):
+    """Two processes given rank 0 of 2 on one machine: the later one says so and exits at once;
+    the other waits for the rank 1 that nobody was given, until --timeout, and says so."""
+    env, flags = by_hand(engine, 0, 2, free_ports(2), tmp_path)
+    start = time.monotonic()
+    first = processes.compare(engine, [*flags, *STEPS, "--timeout", str(TIMEOUT_S)], env)
+    second = processes.compare(engine, [*flags, *STEPS, "--timeout", str(TIMEOUT_S)], env)
+    errors = {p.pid: said(finish(p, 90)[1]) for p in (first, second)}
+    took = time.monotonic() - start
+    assert first.returncode != 0 and second.returncode != 0
+    for lines in errors.values():
+        assert len([line for line in lines if line.startswith("compare.py parallel: rank 0 of 2 (")]) == 1, lines
+    twice, alone = sorted(errors.values(), key=lambda lines: "already held" not in lines[-1])
+    assert "rank 0 of this rendezvous" in twice[-1] and "two processes were given one rank" in twice[-1], twice
+    assert (f"not finished after {TIMEOUT_S} s (--timeout) while waiting for the 1 other rank to join" in alone[-1]
+            or "imed out" in alone[-1]), alone  # the watchdog, or the engine's own rendezvous timeout
+    assert took < TIMEOUT_S + 15, took  # from the processes' start: their imports count too
+    time.sleep(0.5)  # the watchdog process sees its parent go
+    assert left_behind(processes.mark) == []
+
+
+def test_the_launchers_are_installed():
+    """torchrun and mlx.launch come with the pinned packages, beside the interpreter."""
+    for name, engine in (("torchrun", "torch"), ("mlx.launch", "mlx")):
+        if registry.engine_missing(engine) is None:
+            assert (BIN / name).exists() or shutil.which(name), name
