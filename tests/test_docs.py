@@ -62,6 +62,7 @@ def commands(path: Path) -> list[list[str]]:
             continue
         for line in body.replace("\\\n", " ").splitlines():
             line = line.split(" #", 1)[0].strip().removeprefix("$ ")
+            line = re.sub(r"\$\{?[A-Z_]+\}?", "0", line)  # a shell variable the text sets per machine ($R, $I)
             if re.match(r"(python3? |bash |\.venv/bin/python )", line):
                 found.append(shlex.split(line))
     return found

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,11 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MARK = "NN_ROSETTA_LAUNCH_TEST"
 STEPS = ["--steps", "30", "--repeat", "1"]
-# The layout the harness runs for the same launch: (workers, hosts). torchrun --standalone and
-# mlx.launch -n start their processes on one node; TF_CONFIG and the JAX coordinator name one
-# process per host.
-HARNESS_LAYOUT = {"torch": (2, 1), "mlx": (2, 1), "tensorflow": (2, 2), "jax": (2, 2), "keras": (2, 2)}
-ENGINES = list(HARNESS_LAYOUT)
+ENGINES = ["torch", "mlx", "tensorflow", "jax", "keras"]
 
 
 def needs(engine: str):
@@ -120,28 +117,78 @@ def said(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.strip() and not noise.match(line)]
 
 
-def launch(processes: Processes, engine: str, folder: Path, extra: list[str]) -> list[subprocess.Popen]:
-    """Two processes of ENGINE, each started as its launcher starts it on one machine."""
-    args = [*STEPS, *extra]
-    if engine == "torch":
+README = ROOT / "README.md"
+BLOCK_ENGINES = {"PyTorch": "torch", "MLX": "mlx", "TensorFlow": "tensorflow", "JAX": "jax"}
+
+
+def readme_commands() -> dict[str, tuple[list[str], str | None]]:
+    """The README's commands for two machines, per engine: the command lines of its block
+    (continuations joined) and, for MLX, the hostfile its comment shows."""
+    found = {}
+    for block in re.findall(r"```bash\n(# (?:PyTorch|MLX|TensorFlow|JAX)\b.*?)```", README.read_text(), re.S):
+        engine = BLOCK_ENGINES[re.match(r"# (\w+)", block).group(1)]
+        lines = block.replace("\\\n", " ").splitlines()
+        hostfile = next((line[2:] for line in lines if line.startswith("# [")), None)
+        found[engine] = ([" ".join(line.split()) for line in lines if line.strip() and not line.startswith("#")], hostfile)
+    return found
+
+
+def consecutive_free_ports() -> int:
+    """A free port P with P + 1 free too (mlx.launch gives rank r the port P + r)."""
+    for _ in range(50):
+        (port,) = free_ports(1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+# Each README block on one machine: both machines' addresses become 127.0.0.1 on free ports.
+LAUNCHES = {  # name → (engine, the README block it runs, the harness layout (workers, hosts) it must equal)
+    "torch": ("torch", "torch", (2, 2)),
+    "torch-standalone": ("torch", None, (2, 1)),  # torchrun --standalone --nproc-per-node 2
+    "mlx": ("mlx", "mlx", (2, 1)),  # both ranks on one IP: one host of two workers
+    "tensorflow": ("tensorflow", "tensorflow", (2, 2)),
+    "jax": ("jax", "jax", (2, 2)),
+    "keras": ("keras", "jax", (2, 2)),  # the JAX block with --frameworks keras, as the README says
+}
+
+
+def launch(processes: Processes, name: str, folder: Path, extra: list[str]) -> list[subprocess.Popen]:
+    """A two-process run as the README starts it, on 127.0.0.1 (or torchrun --standalone)."""
+    engine, block, _ = LAUNCHES[name]
+    if block is None:
         return [processes.start([str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "compare.py",
-                                 "parallel", "--launched", "--frameworks", "torch", *args])]
-    ports = free_ports(2)
-    if engine == "mlx":
-        return [processes.start([str(BIN / "mlx.launch"), "-n", "2", "--starting-port", str(ports[0]), "--",
-                                 sys.executable, "compare.py", "parallel", "--launched", "--frameworks", "mlx", *args])]
-    started = []
-    for rank in range(2):
-        env, flags = by_hand(engine, rank, 2, ports, folder)
-        started.append(processes.compare(engine, [*flags, *args], env))
-    return started
+                                 "parallel", "--launched", "--frameworks", "torch", *STEPS, *extra])]
+    (command,), hostfile = readme_commands()[block]
+    first = consecutive_free_ports()
+    here = {"10.0.0.1:2222": f"127.0.0.1:{first}", "10.0.0.2:2222": f"127.0.0.1:{first + 1}",
+            "10.0.0.1:1234": f"127.0.0.1:{first}", "10.0.0.1": "127.0.0.1", "10.0.0.2": "127.0.0.1",
+            "29500": str(first), "32323": str(first), ".venv/bin/": f"{BIN}/", "hosts.json": str(folder / "hosts.json"),
+            "--frameworks jax": f"--frameworks {engine}"}
+
+    def local(text: str) -> str:
+        for there, replaced in here.items():
+            text = text.replace(there, replaced)
+        return text
+
+    if hostfile:
+        (folder / "hosts.json").write_text(local(hostfile))
+    line = " ".join([local(command), *STEPS, *extra])
+    if engine == "mlx":  # once, on the first machine: it starts both ranks
+        return [processes.start(["bash", "-c", line])]
+    return [processes.start(["bash", "-c", line], {"R": str(m), "I": str(m)}) for m in range(2)]
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("engine", engine_params(*ENGINES))
-def test_every_engine_under_its_own_launcher_ends_where_the_harness_run_ends(engine, processes, tmp_path):
+@pytest.mark.parametrize("name", [pytest.param(n, marks=needs(e)) for n, (e, _, _) in LAUNCHES.items()])
+def test_every_engine_under_its_own_launcher_ends_where_the_harness_run_ends(name, processes, tmp_path):
+    engine, _, (workers, hosts) = LAUNCHES[name]
     report = tmp_path / "report.json"
-    started = launch(processes, engine, tmp_path, ["--json", str(report)])
+    started = launch(processes, name, tmp_path, ["--json", str(report)])
     outputs = [finish(p, 200) for p in started]
     for proc in started:
         assert proc.returncode == 0, said(proc.err)[-5:]
@@ -150,13 +197,22 @@ def test_every_engine_under_its_own_launcher_ends_where_the_harness_run_ends(eng
     written = json.loads(report.read_text())
     row = written["rows"][0]
     assert written["ok"] and row["status"] == "ok" and row["parity_ok"], row
-    assert (row["workers"], row["hosts"]) == HARNESS_LAYOUT[engine]
+    assert (row["engine"], row["workers"], row["hosts"]) == (engine, workers, hosts)
     assert others == [(written["launched"]["launcher"], written["launched"]["fingerprint"])]
-    workers, hosts = HARNESS_LAYOUT[engine]
     harness = parallel.run_engine(engine, workers, hosts, problem_for("digits", steps=30), 1, timeout_s=120)
     assert harness.status == "ok", harness.reason
     assert fingerprint(harness.chief.output) == written["launched"]["fingerprint"]  # bit for bit
     assert left_behind(processes.mark) == []
+
+
+@pytest.mark.quick
+def test_the_readme_has_a_block_for_every_engine_and_each_block_its_machines():
+    blocks = readme_commands()
+    assert set(blocks) == {"torch", "mlx", "tensorflow", "jax"}
+    for engine, (commands, hostfile) in blocks.items():
+        assert len(commands) == 1 and f"compare.py parallel --launched --frameworks {engine}" in commands[0], commands
+        assert "10.0.0.1" in commands[0] + (hostfile or "") and (hostfile is None) == (engine != "mlx")
+    assert json.loads(blocks["mlx"][1]) == [{"ssh": "10.0.0.1", "ips": ["10.0.0.1"]}, {"ssh": "10.0.0.2", "ips": ["10.0.0.2"]}]
 
 
 def launched(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sys
 import time
 
 from shared.commands.args import (
@@ -144,7 +145,16 @@ def _launched(args, argv: list[str], started: float, started_wall: float) -> int
     config = _config(args, argv, problem, engines) | {"launcher": layout.launcher}
     from shared.studies.launched import run
 
-    return run(engine, problem, layout, config, args, started, started_wall)
+    def write(report: dict) -> int:
+        from shared.reports.termtable import report_console
+
+        drawn = _write_report(report, args, report_console(args.json == "-"))
+        if "launched" in report:
+            print(f"rank 0 of {layout.workers} ({layout.launcher}): weights and predictions sha256 "
+                  f"{report['launched']['fingerprint']}", file=sys.stderr)
+        return 0 if report["ok"] and drawn else 1
+
+    return run(engine, problem, layout, config, args, started, started_wall, write)
 
 
 def _main(argv: list[str]) -> int:
@@ -167,7 +177,7 @@ def _main(argv: list[str]) -> int:
     config = _config(args, argv, problem, engines)
     from shared.commands.driver import run_interruptible
     from shared.reports.termtable import report_console
-    from shared.studies.parallel_report import Study, markdown, print_table
+    from shared.studies.parallel_report import Study, print_table
 
     json_to_stdout = args.json == "-"
     console = report_console(json_to_stdout)
@@ -186,10 +196,14 @@ def _main(argv: list[str]) -> int:
                                stopped="every host process stopped; ")
     if isinstance(report, int):
         return report
-    from shared.commands.driver import write_outputs
-    from shared.studies.parallel_report import figure
+    return 0 if report["ok"] and _write_report(report, args, console) else 1
 
-    drawn = write_outputs("compare.py parallel", report, args, console, markdown, print_table,
-                          lambda report, folder: [figure(report, os.path.join(folder, "parallel_step_time.png"))])
-    return 0 if report["ok"] and drawn else 1
+
+def _write_report(report: dict, args, console) -> bool:
+    """The figure (--plots), the reports (--json, --markdown) and the table; False when the figure failed."""
+    from shared.commands.driver import write_outputs
+    from shared.studies.parallel_report import figure, markdown, print_table
+
+    return write_outputs("compare.py parallel", report, args, console, markdown, print_table,
+                         lambda report, folder: [figure(report, os.path.join(folder, "parallel_step_time.png"))])
 

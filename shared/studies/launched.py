@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 
 import numpy as np
 
@@ -117,8 +118,10 @@ def claim_rank(layout: Layout, library: str):
     return handle
 
 
-def run(engine: str, problem, layout: Layout, config: dict, args, started: float, started_wall: float) -> int:
-    """This process's part of the run; rank 0 reports. Returns the exit status."""
+def run(engine: str, problem, layout: Layout, config: dict, args, started: float, started_wall: float,
+        write: Callable[[dict], int]) -> int:
+    """This process's part of the run; rank 0 hands its report to `write` (the command's, which
+    writes the files and the table and returns the exit status). Returns the exit status."""
     from shared.studies.parallel_host import _import, train
 
     launcher = layout.launcher
@@ -160,17 +163,15 @@ def run(engine: str, problem, layout: Layout, config: dict, args, started: float
         print(f"{who}: trained {problem.schedule.steps} steps, weights and predictions sha256 "
               f"{fingerprint(result.output)}; rank 0 checks its own against NumPy and writes the report")
         return 0
-    watchdog.phase = "checking against NumPy"
-    return report(engine, problem, layout, config, args, result, reason, started_wall)
+    watchdog.phase = "checking against NumPy and writing the report"
+    return write(report(engine, problem, layout, config, result, reason, started_wall))
 
 
-def report(engine: str, problem, layout: Layout, config: dict, args, result, reason: str | None,
-           started_wall: float) -> int:
-    """Rank 0's row, beside the single-process NumPy run, written as `compare.py parallel` writes it."""
+def report(engine: str, problem, layout: Layout, config: dict, result, reason: str | None,
+           started_wall: float) -> dict:
+    """Rank 0's row, beside the single-process NumPy run, in the report `compare.py parallel` writes."""
     from implementations.numpy import lesson as numpy_lesson
-    from shared.commands.driver import write_outputs
-    from shared.reports.termtable import report_console
-    from shared.studies.parallel_report import Study, _blank_row, figure, markdown, print_table
+    from shared.studies.parallel_report import Study, _blank_row
 
     study = Study(problem, config)
     if result is None:
@@ -180,11 +181,4 @@ def report(engine: str, problem, layout: Layout, config: dict, args, result, rea
         study.report["rows"].append(study._row(engine, Outcome("ok", None, layout, started_wall, result), None))
         study.report["launched"] = {"launcher": layout.launcher, "ranks": layout.workers, "hosts": layout.hosts,
                                     "fingerprint": fingerprint(result.output)}
-    report = study.finish()
-    console = report_console(args.json == "-")
-    drawn = write_outputs("compare.py parallel", report, args, console, markdown, print_table,
-                          lambda report, folder: [figure(report, os.path.join(folder, "parallel_step_time.png"))])
-    if result is not None:
-        print(f"rank 0 of {layout.workers} ({layout.launcher}): weights and predictions sha256 "
-              f"{fingerprint(result.output)}", file=sys.stderr)
-    return 0 if report["ok"] and drawn else 1
+    return study.finish()
