@@ -17,12 +17,16 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import problem_for
 
+from shared.contract.errors import UsageError
+from shared.contract.interface import TrainOutput
 from shared.harness import registry
 from shared.studies import parallel
 from shared.studies.launched import fingerprint
+from shared.studies.launchers import Launch, read_layout
 from shared.studies.parallel import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +202,7 @@ def test_every_engine_under_its_own_launcher_ends_where_the_harness_run_ends(nam
     row = written["rows"][0]
     assert written["ok"] and row["status"] == "ok" and row["parity_ok"], row
     assert (row["engine"], row["workers"], row["hosts"]) == (engine, workers, hosts)
+    assert row["replicas_ok"] is None and row["processes_compared"] == 1  # the other ranks print, rank 0 compares itself
     assert others == [(written["launched"]["launcher"], written["launched"]["fingerprint"])]
     harness = parallel.run_engine(engine, workers, hosts, problem_for("digits", steps=30), 1, timeout_s=120)
     assert harness.status == "ok", harness.reason
@@ -326,9 +331,105 @@ def test_a_rank_given_twice_fails_at_once_and_the_missing_peer_at_the_timeout(en
     assert "rank 0 of this rendezvous" in twice[-1] and "two processes were given one rank" in twice[-1], twice
     assert (f"not finished after {TIMEOUT_S} s (--timeout) while waiting for the 1 other rank to join" in alone[-1]
             or "imed out" in alone[-1]), alone  # the watchdog, or the engine's own rendezvous timeout
-    assert took < TIMEOUT_S + 15, took  # from the processes' start: their imports count too
+    assert took < TIMEOUT_S + 6, took  # the deadline counts from each process's start: its imports count too
     time.sleep(0.5)  # the watchdog process sees its parent go
     assert left_behind(processes.mark) == []
+
+
+@pytest.mark.timeout(120)
+@needs("torch")
+def test_a_torchrun_node_whose_peer_node_never_comes_ends_at_torchruns_rendezvous_timeout(processes, tmp_path):
+    """torchrun's agents meet before any compare.py starts: the README's --rdzv-conf timeout bounds that wait."""
+    (command,), _ = readme_commands()["torch"]
+    assert "--rdzv-conf timeout=600" in command
+    command = command.replace("timeout=600", f"timeout={TIMEOUT_S}").replace("10.0.0.1", "127.0.0.1")
+    command = command.replace("29500", str(free_ports(1)[0])).replace(".venv/bin/", f"{BIN}/")
+    start = time.monotonic()
+    alone = processes.start(["bash", "-c", f"{command} {' '.join(STEPS)}"], {"R": "0"})
+    finish(alone, 90)
+    assert alone.returncode != 0 and time.monotonic() - start < TIMEOUT_S + 15
+    assert "compare.py parallel: rank" not in alone.err  # no worker was started
+    time.sleep(0.5)
+    assert left_behind(processes.mark) == []
+
+
+def test_the_fingerprint_changes_with_one_ulp_and_with_the_dtype():
+    weights = [np.linspace(-1, 1, 12).reshape(3, 4), np.zeros((1, 4))]
+    output = TrainOutput(weights, np.ones((5, 4)), np.ones(3), "float64", {})
+    same = TrainOutput([w.copy() for w in weights], np.ones((5, 4)), np.ones(3), "float64", {})
+    assert fingerprint(output) == fingerprint(same)
+    nudged = [weights[0].copy(), weights[1]]
+    nudged[0][1, 2] = np.nextafter(nudged[0][1, 2], 2.0)
+    assert fingerprint(TrainOutput(nudged, output.predictions, output.loss_history, "float64", {})) != fingerprint(output)
+    as_float32 = [w.astype(np.float32) for w in weights]
+    assert fingerprint(TrainOutput(as_float32, output.predictions, output.loss_history, "float32", {})) != fingerprint(output)
+    moved = TrainOutput(weights, np.nextafter(output.predictions, 2.0), output.loss_history, "float64", {})
+    assert fingerprint(moved) != fingerprint(output)
+
+
+LAUNCH = Launch(timeout_s=60)
+
+
+@pytest.mark.quick
+def test_torchruns_variables_with_several_nodes_of_several_processes():
+    env = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1",
+           "MASTER_PORT": "29500"}
+    layout = read_layout("torch", env, LAUNCH)
+    assert (layout.workers, layout.hosts, layout.host, layout.local_rank, layout.rank) == (4, 2, 1, 1, 3)
+    assert layout.coordinator == "10.0.0.1:29500" and layout.launcher == "torchrun"
+    with pytest.raises(UsageError, match="do not fit together"):
+        read_layout("torch", env | {"LOCAL_RANK": "0"}, LAUNCH)  # rank 3 is the second process of its node
+    with pytest.raises(UsageError, match="do not fit together"):
+        read_layout("torch", env | {"WORLD_SIZE": "3", "RANK": "1"}, LAUNCH)  # nodes of unequal size
+    with pytest.raises(UsageError, match="--workers 2, but torchrun started 4 workers"):
+        read_layout("torch", env, Launch(60, workers=2))
+
+
+@pytest.mark.quick
+def test_mlx_hostfiles_with_several_ranks_per_ip(tmp_path):
+    def layout_of(ranks: list[str], rank: int):
+        path = tmp_path / "hosts.json"
+        path.write_text(json.dumps([[a] for a in ranks]))
+        return read_layout("mlx", {"MLX_RANK": str(rank), "MLX_HOSTFILE": str(path)}, LAUNCH)
+
+    in_turn = ["10.0.0.1:5000", "10.0.0.1:5001", "10.0.0.2:5000", "10.0.0.2:5001"]
+    layout = layout_of(in_turn, 2)
+    assert (layout.workers, layout.hosts, layout.host, layout.local_rank, layout.rank) == (4, 2, 1, 0, 2)
+    assert layout.worker_addresses == tuple(in_turn) and layout.addresses == ("10.0.0.1:5000", "10.0.0.2:5000")
+    interleaved = layout_of([in_turn[0], in_turn[2], in_turn[1], in_turn[3]], 3)
+    assert (interleaved.workers, interleaved.hosts, interleaved.rank) == (4, 4, 3)  # each rank a host of its own
+    (tmp_path / "empty.json").write_text("\n")  # mlx.launch's hostfile for one rank
+    one = read_layout("mlx", {"MLX_RANK": "0", "MLX_HOSTFILE": str(tmp_path / "empty.json")}, LAUNCH)
+    assert (one.workers, one.hosts) == (1, 1)
+    with pytest.raises(UsageError, match="is not JSON"):
+        (tmp_path / "bad.json").write_text("[[")
+        read_layout("mlx", {"MLX_RANK": "0", "MLX_HOSTFILE": str(tmp_path / "bad.json")}, LAUNCH)
+
+
+@pytest.mark.quick
+@pytest.mark.parametrize("config, message", [
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": True}}, "is not an integer"),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": "1"}}, "is not an integer"),
+    ({"cluster": {"worker": ["a:1"], "chief": ["c:1"]}, "task": {"type": "worker", "index": 0}}, "has chief tasks"),
+    ({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}, "must be a list"),
+    ({"cluster": {"worker": ["a:1"]}}, "is not {"),
+])
+def test_tf_configs_this_engine_cannot_run_are_named(config, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        read_layout("tensorflow", {"TF_CONFIG": json.dumps(config)}, LAUNCH)
+    fine = {"cluster": {"worker": ["a:1", "b:1", "c:1"]}, "task": {"type": "worker", "index": 2}}
+    layout = read_layout("tensorflow", {"TF_CONFIG": json.dumps(fine)}, LAUNCH)
+    assert (layout.workers, layout.hosts, layout.host, layout.rank) == (3, 3, 2, 2)
+
+
+@pytest.mark.quick
+def test_jax_processes_may_drive_several_devices_each():
+    layout = read_layout("keras:jax", {}, Launch(60, workers=4, coordinator="10.0.0.1:1234", num_processes=2,
+                                                 process_id=1))
+    assert (layout.workers, layout.hosts, layout.host, layout.local_workers, layout.rank) == (4, 2, 1, 2, 2)
+    with pytest.raises(UsageError, match="not a multiple of --num-processes 2"):
+        read_layout("jax", {}, Launch(60, workers=3, coordinator="10.0.0.1:1234", num_processes=2, process_id=0))
+    assert read_layout("jax", {"JAX_COORDINATOR_ADDRESS": "h:9"}, Launch(60, num_processes=1, process_id=0)).coordinator == "h:9"
 
 
 def test_the_launchers_are_installed():

@@ -2,7 +2,8 @@
 
 PyTorch's engine is processes, not devices: each worker is a process (started by `torchrun`,
 or by the harness with `torch.multiprocessing.spawn` as `torchrun --nproc-per-node` would), and
-the processes meet at torchrun's rendezvous (`env://`: rank 0 serves a store at MASTER_ADDR). Wrapping the model in
+the processes meet at torchrun's rendezvous (`env://`: a store at MASTER_ADDR, served by rank 0
+or by torchrun's agent). Wrapping the model in
 `DistributedDataParallel` makes `loss.backward()` all-reduce every gradient and divide it by
 the number of workers: DDP *averages*, so each worker's loss is the mean over its own part of
 the global batch, and the average of N equal parts' means is the global batch's mean.
@@ -61,11 +62,12 @@ def configure(layout, dtype: str) -> None:
     if not layout.launcher:
         address, port = layout.coordinator.rsplit(":", 1)
         os.environ.update(MASTER_ADDR=address, MASTER_PORT=port, RANK=str(layout.rank), WORLD_SIZE=str(layout.workers))
+        os.environ.pop("TORCHELASTIC_USE_AGENT_STORE", None)  # no torchrun agent serves the store here
 
 
 def join(layout) -> dist.ProcessGroup:
     """The rendezvous, as every torchrun script joins: `env://` (MASTER_ADDR and MASTER_PORT,
-    RANK, WORLD_SIZE), rank 0 serving the store; bounded by the run's timeout."""
+    RANK, WORLD_SIZE; the store served by rank 0, or by torchrun's agent); bounded by the run's timeout."""
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=layout.timeout_s))
     return dist.group.WORLD
 

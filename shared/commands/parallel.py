@@ -51,7 +51,7 @@ def build_parser() -> Parser:
     p.add_argument("--workers", type=worker_counts, default=None,
                    help="data-parallel workers N, or a comma list (default 2); one worker always runs too, as the "
                         "single-device baseline")
-    p.add_argument("--hosts", type=worker_counts, default=[1],
+    p.add_argument("--hosts", type=worker_counts, default=None,
                    help="run the N workers as H separate host processes that coordinate over 127.0.0.1 as hosts "
                         "of a cluster would, or a comma list of host counts (default 1; each H must divide each N)")
     p.add_argument("--task", choices=[t for t in TASKS], default=DEFAULT_TASK, help=f"what to train (default {DEFAULT_TASK})")
@@ -124,7 +124,7 @@ def _launched(args, argv: list[str], started: float, started_wall: float) -> int
     if len(engines) != 1:
         raise UsageError("--launched runs one engine: give --frameworks ENGINE (one of "
                          f"{', '.join(registry.listed_engines())})")
-    if "--hosts" in argv or any(a.startswith("--hosts=") for a in argv):
+    if args.hosts is not None:
         raise UsageError("--hosts goes without --launched: the launcher says how many hosts there are")
     if args.workers is not None and len(args.workers) != 1:
         raise UsageError("--launched takes one --workers count, not a list")
@@ -167,7 +167,7 @@ def _main(argv: list[str]) -> int:
                                 ("--process-id", args.process_id)) if v is not None]
     if jax_flags:
         raise UsageError(f"{jax_flags[0]} goes with --launched (a process started by a launcher, not the harness)")
-    args.workers = args.workers or [2]
+    args.workers, args.hosts = args.workers or [2], args.hosts or [1]
     task, dataset, problem = _problem(args)
     for hosts in args.hosts:
         for workers in args.workers:

@@ -16,6 +16,7 @@ that says what it was waiting for. A failure is one line too, prefixed with the 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -77,7 +78,8 @@ class Watchdog:
     @phase.setter
     def phase(self, text: str) -> None:
         self._phase = text
-        os.write(self._write, text.replace("\n", " ").encode() + b"\n")
+        with contextlib.suppress(OSError):  # a watchdog killed from outside: the run goes on unwatched
+            os.write(self._write, text.replace("\n", " ").encode() + b"\n")
 
 
 def _watch(read: int, deadline: float, parent: int, message: str) -> None:
@@ -94,16 +96,24 @@ def _watch(read: int, deadline: float, parent: int, message: str) -> None:
     os.kill(parent, signal.SIGKILL)
 
 
-def claim_rank(layout: Layout, library: str):
-    """Hold this rank of this rendezvous on this machine for the life of the process (an flock on
-    a file named after both), or raise: two processes on one machine given the same rank would
-    otherwise each wait, or worse, for a peer that never comes (gRPC's servers, JAX's and
-    TensorFlow's, bind their ports with SO_REUSEPORT, so a second rank 0 starts without a
-    word). Processes on different machines cannot collide here; their rendezvous is what
-    notices a rank missing."""
+_CLAIMED: list = []  # the claimed rank's locked file, open until the process exits
+
+
+def claim_rank(layout: Layout, library: str) -> None:
+    """Hold this rank of this rendezvous on this machine until the process exits (an flock on a
+    file named after the user, the rendezvous and the rank), or raise: two processes on one
+    machine given the same rank would otherwise each wait for a peer that never comes (a second
+    rank 0 of JAX, TensorFlow or MLX starts without an error). Processes on different machines
+    cannot collide here; their rendezvous is what notices a rank missing. A run of one worker
+    has nobody to collide with, and a lock file that cannot be opened means no check."""
+    if layout.workers == 1:
+        return
     key = hashlib.sha256(f"{library}|{layout.coordinator}|{layout.rank}".encode()).hexdigest()[:16]
-    path = os.path.join(tempfile.gettempdir(), f"nn-rosetta-rank-{key}.lock")
-    handle = open(path, "a+")  # noqa: SIM115 (held open, and locked, until the process exits)
+    path = os.path.join(tempfile.gettempdir(), f"nn-rosetta-{os.getuid()}-rank-{key}.lock")
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 (held open, and locked, until the process exits)
+    except OSError:
+        return
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -115,7 +125,7 @@ def claim_rank(layout: Layout, library: str):
     handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
-    return handle
+    _CLAIMED.append(handle)
 
 
 def run(engine: str, problem, layout: Layout, config: dict, args, started: float, started_wall: float,
@@ -132,8 +142,9 @@ def run(engine: str, problem, layout: Layout, config: dict, args, started: float
     registry.apply_environment(os.environ, registry.import_environment(found.target, problem.spec.dtype))
     os.environ.update(found.host_env)
     job = host_job(engine, layout, problem, config["repeat"], started_wall, args.debug)
-    watchdog.phase = f"waiting for the {layout.workers - 1} other rank{'s' * (layout.workers > 2)} to join at " \
-                     f"{layout.coordinator}" if layout.workers > 1 else "training"
+    watchdog.phase = f"importing {engine}'s engine"
+    waiting = f"waiting for the {layout.workers - 1} other rank{'s' * (layout.workers > 2)} to join at " \
+              f"{layout.coordinator}" if layout.workers > 1 else "training"
 
     def joined() -> None:
         nonlocal rendezvous_done
@@ -143,8 +154,9 @@ def run(engine: str, problem, layout: Layout, config: dict, args, started: float
 
     rendezvous_done = False
     try:
-        held = claim_rank(layout, found.target.partition(":")[0])  # noqa: F841 (released when the process exits)
+        claim_rank(layout, found.target.partition(":")[0])
         module = _import(job)
+        watchdog.phase = waiting
         reason = module.unsupported(layout, problem.spec.dtype)
         result = None if reason else train(module, job, layout, joined)
     except Exception as exc:

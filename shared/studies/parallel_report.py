@@ -89,7 +89,8 @@ class Study:
             row.update(status="failed", reason=wrong_shape)
             return row
         diff = compare(out, self.reference, self.config["dtype"])
-        replicas = max((_replica_diff(r.output, out) for r in outcome.replicas), default=0.0)
+        # A launched run's other ranks are not here to compare: they print their fingerprints instead.
+        replicas = None if layout.launcher else max((_replica_diff(r.output, out) for r in outcome.replicas), default=0.0)
         parts = [r.info.get("batch_part") for r in (chief, *outcome.replicas)] if "batch_part" in chief.info else None
         unsplit = _no_collective(chief.info, layout.workers) or _parts_problem(parts, layout.workers,
                                                                               problem.schedule.batch_size,
@@ -102,7 +103,7 @@ class Study:
         row.update(
             engine_name=chief.info.get("engine", registry.ENGINES[engine].title), dtype=out.dtype, diff=diff,
             parity_ok=in_parity(diff, self.config["dtype"]),
-            replicas_max_diff=replicas, replicas_ok=replicas <= tolerance(self.config["dtype"]),
+            replicas_max_diff=replicas, replicas_ok=None if replicas is None else replicas <= tolerance(self.config["dtype"]),
             repeatable=chief.info.get("repeatable"), repeats_max_diff=chief.info.get("repeats_max_diff"),
             evidence={k: chief.info[k] for k in ("all_reduce_ops", "batch_split_over") if k in chief.info} |
                      ({"batch_parts": sorted(parts, key=lambda p: p or [])} if parts else {}),
@@ -199,7 +200,7 @@ def verdict(report: dict) -> str:
     ran = [r for r in rows if r.status == "ok"]
     skipped = sum(r.status == "skipped" for r in rows)
     failed = [r for r in rows if r.status == "failed"]
-    off = [r for r in ran if not r.parity_ok or not r.replicas_ok]
+    off = [r for r in ran if not r.parity_ok or r.replicas_ok is False]
     if not failed and not off:
         worst = max((r.diff["scaled"] for r in ran), default=0.0)
         runs = f"all {len(ran)} data-parallel runs equal" if len(ran) != 1 else "the data-parallel run equals"
@@ -215,7 +216,7 @@ def _note(row: dict) -> str:
     if row.status == "ok" and not row.parity_ok:
         diff = row.diff
         notes.append(diff.get("dtype_problem") or f"out of parity: {diff['scaled']:.1e}")
-    if row.status == "ok" and not row.replicas_ok:
+    if row.status == "ok" and row.replicas_ok is False:
         notes.append(f"processes disagree by {row.replicas_max_diff:.1e}")
     if row.oversubscribed and row.status == "ok":
         notes.append("oversubscribed")
