@@ -21,6 +21,7 @@ from shared.commands.args import (
     choice_list,
     first_paragraph,
     guarded,
+    non_negative_int,
     positive_float,
     positive_int,
     seed,
@@ -84,16 +85,6 @@ def build_parser() -> Parser:
     return p
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 0")
-    return value
-
-
 def main(argv: list[str]) -> int:
     return guarded("compare.py parallel", _main, argv)
 
@@ -118,7 +109,7 @@ def _problem(args):
 
 def _launched(args, argv: list[str], started: float, started_wall: float) -> int:
     """One process of a run its engine's launcher started (shared/studies/launched.py)."""
-    from shared.studies.launchers import LAUNCHERS, Launch, library_of, read_layout
+    from shared.studies.launchers import LAUNCHERS, Launch, read_layout
 
     engines = args.frameworks or []
     if len(engines) != 1:
@@ -138,7 +129,7 @@ def _launched(args, argv: list[str], started: float, started_wall: float) -> int
     _, _, problem = _problem(args)
     batch = problem.schedule.batch_size
     if batch % layout.workers:
-        raise UsageError(f"{layout.workers} workers ({LAUNCHERS[library_of(target)][0]}) do not divide the global batch "
+        raise UsageError(f"{layout.workers} workers ({LAUNCHERS[registry.split(target)[0]][0]}) do not divide the global batch "
                          f"of {batch} sample{'s' * (batch > 1)}: give --batch-size a multiple of {layout.workers}, or "
                          f"start a number of workers that divides {batch}")
     args.workers, args.hosts = [layout.workers], [layout.hosts]

@@ -32,7 +32,7 @@ import numpy as np
 
 from shared.contract.errors import one_line
 from shared.harness import registry
-from shared.studies.parallel import Layout, Outcome, host_job
+from shared.studies.parallel import Layout, Outcome, apply_engine_environment, host_job
 
 # Errors that mean this rank's address was already bound by another process.
 BIND_ERRORS = ("address already in use", "eaddrinuse", "couldn't bind", "failed to bind", "bind failed")
@@ -138,9 +138,7 @@ def run(engine: str, problem, layout: Layout, config: dict, args, started: float
     who = f"rank {layout.rank} of {layout.workers} ({launcher})"
     watchdog = Watchdog(who, layout.timeout_s, started)
     found = registry.ENGINES[engine]
-    # What a host the harness starts gets in its environment, before the library is imported.
-    registry.apply_environment(os.environ, registry.import_environment(found.target, problem.spec.dtype))
-    os.environ.update(found.host_env)
+    apply_engine_environment(os.environ, engine, problem.spec.dtype)  # as a harness-started host's, before the import
     job = host_job(engine, layout, problem, config["repeat"], started_wall, args.debug)
     watchdog.phase = f"importing {engine}'s engine"
     waiting = f"waiting for the {layout.workers - 1} other rank{'s' * (layout.workers > 2)} to join at " \
@@ -152,10 +150,11 @@ def run(engine: str, problem, layout: Layout, config: dict, args, started: float
         watchdog.phase = "training (a peer stopped answering in a collective)"
         print(f"{who}: joined", file=sys.stderr, flush=True)
 
-    rendezvous_done = False
+    rendezvous_done = imported = False
     try:
-        claim_rank(layout, found.target.partition(":")[0])
+        claim_rank(layout, registry.split(found.target)[0])
         module = _import(job)
+        imported = True
         watchdog.phase = waiting
         reason = module.unsupported(layout, problem.spec.dtype)
         result = None if reason else train(module, job, layout, joined)
@@ -165,7 +164,7 @@ def run(engine: str, problem, layout: Layout, config: dict, args, started: float
         said = one_line(exc)
         if not rendezvous_done and any(e in said.lower() for e in BIND_ERRORS):
             said += "; another process holds this rank's port"
-        where = "while training: " if rendezvous_done else "while joining: " if layout.workers > 1 else ""
+        where = "while training: " if rendezvous_done else "while joining: " if imported and layout.workers > 1 else ""
         print(f"compare.py parallel: {who}: {where}{said}", file=sys.stderr, flush=True)
         return 1
     if layout.rank != 0:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.contract.errors import UsageError
+from shared.harness import registry
 from shared.studies.parallel import Layout
 
 
@@ -41,7 +42,7 @@ class Launch:
 LAUNCHERS = {
     "torch": ("torchrun", "torchrun --nnodes H --node-rank R --nproc-per-node N --master-addr A --master-port P "
                           "compare.py parallel --launched --frameworks torch"),
-    "mlx": ("mlx.launch", "mlx.launch --hosts A,B -- python compare.py parallel --launched --frameworks mlx"),
+    "mlx": ("mlx.launch", "mlx.launch --hostfile hosts.json -- python compare.py parallel --launched --frameworks mlx"),
     "tensorflow": ("TF_CONFIG", "TF_CONFIG='{\"cluster\": {\"worker\": [\"A:P\", \"B:P\"]}, \"task\": "
                                 "{\"type\": \"worker\", \"index\": I}}' python compare.py parallel --launched "
                                 "--frameworks tensorflow"),
@@ -51,15 +52,10 @@ LAUNCHERS = {
 LAUNCHERS["keras"] = ("coordinator", LAUNCHERS["jax"][1].replace("--frameworks jax", "--frameworks keras"))
 
 
-def library_of(target: str) -> str:
-    """"keras:jax" → "keras": the library whose launcher starts the engine's processes."""
-    return target.partition(":")[0]
-
-
 def read_layout(target: str, environ: Mapping[str, str], launch: Launch) -> Layout:
     """This process's place in the run, from its launcher's environment (and, for JAX and Keras,
     the coordinator flags)."""
-    library = library_of(target)
+    library = registry.split(target)[0]  # "keras:jax": Keras' launcher
     if library not in READERS:
         raise UsageError(f"--launched: the {library} engine has no launcher here")
     layout = READERS[library](environ, launch)

@@ -184,9 +184,16 @@ def host_env(engine: str, dtype: str, mark: str) -> dict[str, str]:
     env = marked_env(mark)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
-    # as a worker of its library sets them (a Keras engine: its backend's too), and the engine's own
+    apply_engine_environment(env, engine, dtype)
+    return env
+
+
+def apply_engine_environment(env, engine: str, dtype: str) -> None:
+    """What an engine's library reads once, when imported, set in `env` (a host's, or a launched
+    process's own os.environ before its import): as a worker of its library sets them (a Keras
+    engine: its backend's too), then the engine's own HOST_ENV."""
     registry.apply_environment(env, registry.import_environment(registry.ENGINES[engine].target, dtype))
-    return env | registry.ENGINES[engine].host_env
+    env.update(registry.ENGINES[engine].host_env)
 
 
 def host_job(engine: str, layout: Layout, problem, repeat: int, launched_at: float, debug: bool = False) -> HostJob:
