@@ -203,6 +203,14 @@ def test_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, fake_library, 
     assert live_children() == []
 
 
+def sigint_ignored(pid: int) -> bool:
+    """Whether the kernel says process `pid` ignores SIGINT (the SigIgn mask in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    return False
+
+
 def test_started_with_sigint_ignored_the_harness_keeps_ignoring_it(tmp_path):
     """`nohup compare.py &` asks for Ctrl-C to be ignored, and it is: SIGINT sent again and again
     while it runs changes nothing (the run finishes and writes its report)."""
@@ -212,8 +220,12 @@ def test_started_with_sigint_ignored_the_harness_keeps_ignoring_it(tmp_path):
                             cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         sent, deadline = 0, time.monotonic() + 90
-        while Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0] == b"bash":  # until the shell has set the
-            time.sleep(0.01)                                                              # trap and exec'd Python
+        # Until Python runs with SIGINT ignored. Not "until argv[0] is no longer bash": while a
+        # process execs, /proc/PID/cmdline reads empty, and a SIGINT sent then killed bash before
+        # its trap (CI saw the -2).
+        while not (b"compare.py" in Path(f"/proc/{proc.pid}/cmdline").read_bytes() and sigint_ignored(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the harness never started with SIGINT ignored"
+            time.sleep(0.01)
         while proc.poll() is None and time.monotonic() < deadline:
             proc.send_signal(signal.SIGINT)
             sent += 1
