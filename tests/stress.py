@@ -4,10 +4,12 @@ Not part of the default suite (it takes hours on two cores). It keeps every core
 other work (`--busy` processes spinning, one per usable core by default), then runs, ROUNDS
 times in a row, every test of tests/test_parallel.py (the two acceptance runs, bad layouts,
 engines that fail, crash, hang, linger or lose their port, Ctrl-C and SIGTERM),
-tests/test_workers.py (library workers that crash, exit, are killed or hang) and
-tests/test_processes.py. A test that passes or fails by timing shows up here; the default
-suite, run on a quiet machine, would miss it. Prints one line per round and a closing
-'N passed, N failed' line of rounds; exits 1 if any round failed.
+tests/test_workers.py (library workers that crash, exit, are killed or hang),
+tests/test_processes.py, tests/test_launchers.py (launched ranks that are missing, doubled or
+killed, each against its --timeout) and tests/test_harness.py (Ctrl-C, SIGINT ignored). A test
+that passes or fails by timing shows up here; the default suite, run on a quiet machine, would
+miss it. Prints one line per round and a closing 'N passed, N failed' line of rounds; exits 1 if
+any round failed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ["tests/test_parallel.py", "tests/test_workers.py", "tests/test_processes.py"]
+FILES = ["tests/test_parallel.py", "tests/test_workers.py", "tests/test_processes.py", "tests/test_launchers.py",
+         "tests/test_harness.py"]
 SPIN = "while True: pass"
 
 
