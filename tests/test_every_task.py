@@ -50,3 +50,8 @@ def test_one_reason_for_several_tasks_is_said_once():
                              None, None, 0, None, None) for task in TASKS]
     assert every_task.matrix_rows(cells, "float64")[0][-1] == "every task: float32 inside"
     assert every_task.matrix_rows(cells[:2], "float64")[0][-1] == f"{', '.join(list(TASKS)[:2])}: float32 inside"
+
+
+def test_a_heat_map_cell_never_reads_in_exponent_notation():
+    labels = [every_task.cell_label(us) for us in (0.153, 0.27, 4.1, 9.96, 10.4, 99.4, 99.8, 715.2, 1472.4)]
+    assert labels == ["0.15", "0.27", "4.1", "10", "10", "99", "100", "715", "1,472"]

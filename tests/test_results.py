@@ -104,6 +104,27 @@ def test_every_figure_carries_the_stamp_of_its_report(name):
     assert figure_problems(RESULTS / name, load(FIGURES[name])) == []
 
 
+def rendered(name: str) -> str:
+    """The Markdown that report `name` renders to with today's code, its rows typed again from the JSON."""
+    from shared.reports import report as compare_report
+    from shared.reports.rows import ParallelRow, RunRow, ScaleRow, from_json_rows
+    from shared.studies import every_task, parallel_report, scale
+
+    report, kind = load(name), REPORTS[name]
+    if kind == "tasks":
+        return every_task.markdown(report | {"cells": [every_task.Cell(**c) for c in report["cells"]]})
+    key, row, markdown = {"compare": ("runs", RunRow, compare_report.markdown), "scale": ("rows", ScaleRow, scale.markdown),
+                          "parallel": ("rows", ParallelRow, parallel_report.markdown)}[kind]
+    return markdown(from_json_rows(report, key, row))
+
+
+@pytest.mark.parametrize("name", sorted(name for name, kind in REPORTS.items() if kind != "benchmark"))
+def test_every_markdown_report_is_what_its_json_renders_to(name):
+    """No table edited by hand, and none left in an older format: a change to how a table reads
+    comes with its reports rendered again (from the same JSON: no new measurement)."""
+    assert (RESULTS / name.replace(".json", ".md")).read_text() == rendered(name)
+
+
 def test_the_gpu_reports_say_they_were_not_regenerated():
     """results/gpu/ needs a GPU machine: each report there carries a stamp saying when and on what
     it was measured and that it is not from the current code."""

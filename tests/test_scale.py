@@ -190,3 +190,12 @@ def test_a_slow_size_stops_the_larger_sizes_of_its_own_sweep_only(monkeypatch):
     rows = scale.run_sweep(sweep, ["numpy"], ["cpu"], "float32")
     assert [(r.sweep, r.status) for r in rows] == [("width", "ok"), ("width", "skipped"), ("batch", "ok"), ("batch", "skipped")]
     assert rows[1].reason.startswith("stopped: the previous size took")
+
+
+def test_rates_read_without_exponents():
+    """samples/s and GFLOP/s span eight decades: 3 significant digits with k, M or G, never 1.87e+06."""
+    from shared.reports.report import compact
+
+    cases = {1867661.17: "1.87M", 3450.0: "3.45k", 623.2: "623", 999.6: "1k", 999_999: "1M", 1.2e9: "1.2G", 87.3: "87.3",
+             0.24653: "0.247", 0.0000412: "0.0000412", 40.0: "40"}
+    assert {x: compact(x) for x in cases} == cases

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from decimal import Decimal
 
 from shared.reports.files import write_atomically
 from shared.reports.rows import Row, RunRow
@@ -27,6 +28,16 @@ COLUMNS = (*(c.name for c in TERMINAL_COLUMNS), "note")  # the Markdown report's
 def number(x: float | None, fmt: str) -> str:
     """A table cell: the number formatted, or – where nothing was measured."""
     return "–" if x is None else format(x, fmt)
+
+
+def compact(x: float) -> str:
+    """A rate for tables, three significant digits with k, M or G: 1.87M, 3.45k, 623, 0.247
+    (never 1.87e+06 or 4.12e-05). Rounded first, so 999.6 reads 1k, not 1e+03."""
+    rounded = float(f"{x:.3g}")
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(rounded) >= scale:
+            return f"{rounded / scale:.3g}{unit}"
+    return format(Decimal(repr(rounded)).normalize(), "f")  # 0.0000412, 623 (not 623.0)
 
 
 WORKER_LEGEND = ("Each library runs in its own worker process: import = seconds to import it there; "

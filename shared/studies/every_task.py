@@ -140,6 +140,12 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def cell_label(us: float) -> str:
+    """A heat-map cell's µs/step: two significant digits below 10 (0.27, 4.1), whole µs from 10 on
+    (99.8 reads 100, never 1e+02; 1,472)."""
+    return f"{us:.2g}" if us < 9.95 else f"{us:,.0f}"
+
+
 def figure(report: dict, path: str) -> str:
     """One heat map per dtype: library × task, colour = log µs/step, each cell's number written in."""
     import matplotlib
@@ -165,7 +171,7 @@ def figure(report: dict, path: str) -> str:
         for i in range(len(names)):
             for j in range(len(tasks)):
                 value = grid[i, j]
-                text = "not run" if np.isnan(value) else f"{value:,.0f}" if value >= 100 else f"{value:.2g}"
+                text = "not run" if np.isnan(value) else cell_label(value)
                 shade = 0.0 if np.isnan(value) else image.norm(np.log10(value))  # 0 = the colour map's light end
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if shade > 0.45 else "black")
         ax.set_xticks(range(len(tasks)), tasks)

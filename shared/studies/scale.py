@@ -315,7 +315,7 @@ COMPUTE_BOUND = ("'compute-bound from' = the smallest size whose time per step i
 
 def table_rows(report: dict) -> list[tuple[str, ...]]:
     """One row per measurement: the cells of TERMINAL_COLUMNS, then the reason it did not run ("" if it did)."""
-    from shared.reports.report import mib
+    from shared.reports.report import compact, mib
 
     out = []
     for r in report["rows"]:
@@ -328,7 +328,7 @@ def table_rows(report: dict) -> list[tuple[str, ...]]:
             out.append((*head, *["–"] * 6, r.status, note))
             continue
         diff = "ref" if r.library == "numpy" else format(r.max_abs_diff if r.max_abs_diff is not None else float("nan"), ".1e")
-        out.append((*head, _us(r.step_us_median), f"{r.samples_per_s:.3g}", f"{r.gflops_per_s:.3g}",
+        out.append((*head, _us(r.step_us_median), compact(r.samples_per_s), compact(r.gflops_per_s),
                     mib(r.peak_memory_bytes, 1), mib(r.peak_rss_bytes, 1), diff, "ok", note))
     return out
 
