@@ -47,6 +47,14 @@ def top_level_names(path: Path) -> set[str]:
     return names
 
 
+def environment_lines(path: Path) -> list[int]:
+    """Lines where a file reads or sets environment variables (os.environ, os.getenv, os.putenv,
+    os.unsetenv): the runtime's business (IMPORT_ENV and the rest), never a lesson's."""
+    return sorted({node.lineno for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os"
+                   and node.attr in ("environ", "getenv", "putenv", "unsetenv")})
+
+
 def part_problems(path: Path, contract, absent: dict[str, str]) -> list[str]:
     """A lesson's or runtime's functions against its part of the contract: the same names, in its
     order, with its parameters (a library's own helpers may stand between them)."""
@@ -66,7 +74,7 @@ def part_problems(path: Path, contract, absent: dict[str, str]) -> list[str]:
 def layout_problems(library: registry.Library) -> list[str]:
     """What is wrong with one library's folder, in words (nothing: an empty list). The lesson
     holds LESSON's functions and nothing of the runtime's (no function of RUNTIME's, no module
-    constant the registry reads); the runtime holds RUNTIME's functions and the constants, and
+    constant the registry reads, no environment variable); the runtime holds RUNTIME's functions and the constants, and
     nothing of the lesson's. A lesson function a library has no counterpart for is named in its
     ABSENT, with the reason."""
     problems = part_problems(library.lesson, LESSON, library.absent) + part_problems(library.runtime, RUNTIME, {})
@@ -74,6 +82,8 @@ def layout_problems(library: registry.Library) -> list[str]:
     in_lesson = sorted(top_level_names(library.lesson) & runtime_names)
     if in_lesson:
         problems.append(f"lesson.py holds the runtime's {in_lesson}")
+    if environment_lines(library.lesson):
+        problems.append(f"lesson.py touches environment variables on lines {environment_lines(library.lesson)}")
     in_runtime = sorted(top_level_names(library.runtime) & ({f.name for f in LESSON} | {"ACTIVATIONS"}))
     if in_runtime:
         problems.append(f"runtime.py holds the lesson's {in_runtime}")
@@ -128,10 +138,12 @@ def test_the_layout_check_sees_a_file_out_of_shape(tmp_path):
 
 def test_the_layout_check_sees_the_runtime_in_a_lesson_and_the_lesson_in_a_runtime(tmp_path):
     library = bad_copy(tmp_path, lambda text: text.replace("ACTIVATIONS = {", 'STEP_CAPS = {"eager": 1}\n\n\ndef gpu_name():\n'
-                                                           '    return None\n\n\nACTIVATIONS = {'),
+                                                           '    return None\n\n\nACTIVATIONS = {').replace(
+        "def configure(dtype: str) -> None:\n", "def configure(dtype: str) -> None:\n    import os\n    os.environ.setdefault('X', '1')\n"),
                        lambda text: text + "\n\ndef forward(model, spec, x):\n    return x\n")
     problems = layout_problems(library)
     assert "lesson.py holds the runtime's ['STEP_CAPS', 'gpu_name']" in problems
+    assert any(p.startswith("lesson.py touches environment variables on lines") for p in problems), problems
     assert "runtime.py holds the lesson's ['forward']" in problems
 
 

@@ -20,7 +20,7 @@ Surprises:
   (`from_logits=True`) it does not, so we use that.
 - The dtype of variables and of the optimizer's learning rate follow `floatx`, which is
   process-wide: `configure` sets it for each run, before the optimizer is made. With floatx
-  float32, a float64 model would step by float32(0.1) = 0.10000000149, off by 1.5e-8 at every step.
+  float32, a float64 model would step by float32(0.1) = 0.10000000149, 1.5e-8 off (relative) at every step.
 - Keras 3.15.1 maps float64 to float32 in its own type promotion on every backend but
   TensorFlow (`BIT64_TO_BIT32_DTYPE`, keras/src/backend/common/dtypes.py), and some ops act
   on it even with floatx float64: `ops.mean` casts float64 to float32, means, and casts back
@@ -247,6 +247,7 @@ def compile_training(model: keras.Sequential, optimizer: keras.optimizers.SGD, p
     call instead of returning to Python after every step; on torch Keras compiles nothing
     (`jit_compile="auto"` is off there) and takes one step per call, so "compiled" is its
     non-eager loop."""
+    # Keras' torch trainer refuses steps_per_execution > 1.
     per_call = 1 if keras.backend.backend() == "torch" else problem.schedule.record_every
     model.compile(optimizer=optimizer, loss=keras_loss(problem.spec), steps_per_execution=per_call)
 

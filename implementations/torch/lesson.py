@@ -13,12 +13,11 @@ calling it from Python, and says so.
 Surprises for readers of the seed:
 - `nn.Linear` stores its weight as (fan_out, fan_in) and the bias apart, so the seed's W maps to
   weight = W[1:].T and bias = W[0]; `model.parameters()` yields weight, bias, weight, bias...
-- On NVIDIA GPUs float32 matmuls may run in TF32 unless told otherwise (`configure`).
+- On NVIDIA GPUs PyTorch's float32 matmuls are full precision by default, but one call anywhere
+  in the process (`torch.set_float32_matmul_precision`) switches them to TF32: `configure` pins them.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import torch
@@ -37,8 +36,8 @@ ACTIVATIONS = {
 
 
 def configure(dtype: str) -> None:
-    """Full-precision float32 on NVIDIA GPUs (no TF32), and deterministic kernels."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+    """Full-precision float32 on NVIDIA GPUs (no TF32), and deterministic kernels (on CUDA these
+    need CUBLAS_WORKSPACE_CONFIG, which is read when cuBLAS starts: the runtime sets it)."""
     torch.backends.cuda.matmul.fp32_precision = "ieee"
     torch.backends.cudnn.conv.fp32_precision = "ieee"
     torch.use_deterministic_algorithms(True)
@@ -234,9 +233,9 @@ def _training_loop(model: nn.Sequential, problem: Problem, data: tuple[torch.Ten
             history = torch.where(marks == n_records - 1, training_loss(params), history)
         return (*params, history)
 
-    # Inductor's C++ wrapper runs the loops' iterations without Python (3.6 against 12.3 µs/step
-    # on XOR, docs/findings.md); on CUDA it failed to compile on the one GPU machine tried (with
-    # torch 2.11, CppCompileError; not tried since), so there the Python wrapper.
+    # Inductor's C++ wrapper runs the loops' iterations without Python (12.5 against 45.5 µs/step
+    # on sine, docs/findings.md); on CUDA it failed to compile on the GPU machine tried
+    # (CppCompileError), so there the Python wrapper.
     return torch.compile(loop, fullgraph=True, dynamic=False, options={"cpp_wrapper": x_all.device.type == "cpu"})
 
 
@@ -315,8 +314,6 @@ def prepare(problem: Problem, mode: str, device: str) -> Runner:
         trained, history = program(model_0, optimizer) if program else train(model_0, optimizer, problem, data)
         with torch.no_grad():
             predictions = predict(trained, problem.spec, x_eval)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()  # the clock stops after the device has finished
         info = {"note": program.note} if program is not None and program.note else {}
         return TrainOutput(weights_of(trained), predictions.cpu().numpy(), history.detach().cpu().numpy(),
                            str(predictions.dtype).removeprefix("torch."), info)

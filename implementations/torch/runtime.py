@@ -17,6 +17,9 @@ MODES = ("eager", "compiled")
 # Inductor's and Triton's on-disk compilation caches, kept between processes: the harness points
 # each run at empty folders of these names, so that a first call is cold.
 CACHE_ENV = {"TORCHINDUCTOR_CACHE_DIR": "inductor", "TRITON_CACHE_DIR": "triton"}
+# Deterministic cuBLAS (the lesson's `torch.use_deterministic_algorithms`) needs a fixed workspace,
+# read when cuBLAS starts: set before the import (registry.import_environment).
+IMPORT_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 
 
 def versions() -> dict[str, str]:
