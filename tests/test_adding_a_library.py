@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 from pathlib import Path
 
 import pytest
+from conftest import LOADED
 from test_layout import layout_problems
 
 from shared.commands import cli
@@ -82,6 +84,23 @@ def test_compare_runs_it_in_parity_and_shows_it_in_the_table(tiny, tmp_path, cap
     assert rows[0]["diff"]["scaled"] == 0.0  # it computes with NumPy: exactly the reference
     assert "tiny" in capsys.readouterr().out
     assert registry.import_environment("tiny", "float32") == {"TINY_X64": None, "TINY_CACHE": "off", "TINY_CACHE_FOLDER": None}
+
+
+def test_loading_it_here_sets_its_fixed_import_variables_and_keeps_the_users(tiny, monkeypatch):
+    """registry.load (the test processes' import) sets IMPORT_ENV's fixed values where unset, as
+    its worker would have them; a per-dtype value, a removal or the user's own value it leaves."""
+    for variable in ("TINY_CACHE", "TINY_X64"):
+        monkeypatch.setenv(variable, "x")
+        monkeypatch.delenv(variable)  # unset now, and unset again after the test
+    monkeypatch.setenv("TINY_CACHE_FOLDER", "/the/users")
+    registry.load("tiny")
+    assert os.environ["TINY_CACHE"] == "off" and "TINY_X64" not in os.environ
+    assert os.environ["TINY_CACHE_FOLDER"] == "/the/users"
+    monkeypatch.setenv("TINY_CACHE", "the user's")
+    registry.load("tiny")
+    assert os.environ["TINY_CACHE"] == "the user's"
+    if "torch" in LOADED:  # deterministic cuBLAS in the GPU parity tests, which run the lesson here
+        assert os.environ.get("CUBLAS_WORKSPACE_CONFIG")
 
 
 def test_a_library_on_a_backend_is_set_up_as_that_backend_and_the_users_variables_are_kept(monkeypatch):

@@ -47,12 +47,25 @@ def top_level_names(path: Path) -> set[str]:
     return names
 
 
+ENVIRONMENT = ("environ", "environb", "getenv", "getenvb", "putenv", "unsetenv")
+
+
 def environment_lines(path: Path) -> list[int]:
-    """Lines where a file reads or sets environment variables (os.environ, os.getenv, os.putenv,
-    os.unsetenv): the runtime's business (IMPORT_ENV and the rest), never a lesson's."""
-    return sorted({node.lineno for node in ast.walk(ast.parse(path.read_text()))
-                   if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os"
-                   and node.attr in ("environ", "getenv", "putenv", "unsetenv")})
+    """Lines where a file reads or sets environment variables (`os.environ` and the rest, under
+    any name `os` is imported as, or imported from `os`): the runtime's business (IMPORT_ENV and
+    the rest), never a lesson's."""
+    tree = ast.parse(path.read_text())
+    names = {"os"} | {a.asname for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+                      if a.name == "os" and a.asname}
+
+    def touches(node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute):  # os.environ, o.getenv
+            return isinstance(node.value, ast.Name) and node.value.id in names and node.attr in ENVIRONMENT
+        if isinstance(node, ast.ImportFrom):  # from os import environ
+            return node.module == "os" and any(a.name in ENVIRONMENT for a in node.names)
+        return False
+
+    return sorted({node.lineno for node in ast.walk(tree) if touches(node)})
 
 
 def part_problems(path: Path, contract, absent: dict[str, str]) -> list[str]:
@@ -145,6 +158,16 @@ def test_the_layout_check_sees_the_runtime_in_a_lesson_and_the_lesson_in_a_runti
     assert "lesson.py holds the runtime's ['STEP_CAPS', 'gpu_name']" in problems
     assert any(p.startswith("lesson.py touches environment variables on lines") for p in problems), problems
     assert "runtime.py holds the lesson's ['forward']" in problems
+
+
+@pytest.mark.parametrize("code", ["import os\nos.environ['X'] = '1'", "import os as o\no.getenv('X')",
+                                  "from os import environ", "from os import putenv as p"])
+def test_the_environment_check_sees_each_way_of_touching_a_variable(tmp_path, code):
+    path = tmp_path / "lesson.py"
+    path.write_text("x = 1\n" + code + "\n")
+    assert environment_lines(path) == [1 + len(code.splitlines())]  # the line that touches it
+    path.write_text("import os\nfrom os import path\nos.path.join('a', 'b')\n")
+    assert environment_lines(path) == []
 
 
 def test_the_parameter_check_sees_two_libraries_that_differ(tmp_path, monkeypatch):

@@ -37,7 +37,8 @@ ACTIVATIONS = {
 
 def configure(dtype: str) -> None:
     """Full-precision float32 on NVIDIA GPUs (no TF32), and deterministic kernels (on CUDA these
-    need CUBLAS_WORKSPACE_CONFIG, which is read when cuBLAS starts: the runtime sets it)."""
+    need the environment variable CUBLAS_WORKSPACE_CONFIG, which the harness sets from the
+    runtime's IMPORT_ENV)."""
     torch.backends.cuda.matmul.fp32_precision = "ieee"
     torch.backends.cudnn.conv.fp32_precision = "ieee"
     torch.use_deterministic_algorithms(True)
@@ -234,8 +235,8 @@ def _training_loop(model: nn.Sequential, problem: Problem, data: tuple[torch.Ten
         return (*params, history)
 
     # Inductor's C++ wrapper runs the loops' iterations without Python (12.5 against 45.5 µs/step
-    # on sine, docs/findings.md); on CUDA it failed to compile on the GPU machine tried
-    # (CppCompileError), so there the Python wrapper.
+    # on sine in float64, docs/findings.md); on CUDA it failed to compile on the one GPU machine
+    # tried (torch 2.11, CppCompileError; not tried since), so there the Python wrapper.
     return torch.compile(loop, fullgraph=True, dynamic=False, options={"cpp_wrapper": x_all.device.type == "cpu"})
 
 

@@ -22,6 +22,7 @@ import ast
 import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -387,11 +388,17 @@ def installed(name: str) -> bool:
 
 
 def load(name: str) -> ModuleType:
-    """Import `implementations/<name>/` (its runtime and lesson); MissingLibraryError if its library is absent."""
+    """Import `implementations/<name>/` (its runtime and lesson) in this process; MissingLibraryError
+    if its library is absent. The fixed values of its IMPORT_ENV (not the per-dtype ones, nor those
+    it removes) are set first where this process has not set them, as its worker would have them:
+    PyTorch's deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG in a test process too."""
     if name not in LIBRARIES:
         raise KeyError(name)
     if not installed(name):
         raise MissingLibraryError(missing(name))
+    for variable, value in LIBRARIES[name].import_env.items():
+        if isinstance(value, str):
+            os.environ.setdefault(variable, value)
     for first in LIBRARIES[name].load_after:
         if importlib.util.find_spec(first) is not None:
             importlib.import_module(first)
