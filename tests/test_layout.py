@@ -87,8 +87,8 @@ def part_problems(path: Path, contract, absent: dict[str, str]) -> list[str]:
 def layout_problems(library: registry.Library) -> list[str]:
     """What is wrong with one library's folder, in words (nothing: an empty list). The lesson
     holds LESSON's functions and nothing of the runtime's (no function of RUNTIME's, no module
-    constant the registry reads, no environment variable); the runtime holds RUNTIME's functions and the constants, and
-    nothing of the lesson's. A lesson function a library has no counterpart for is named in its
+    constant the registry reads, no environment variable); the runtime holds RUNTIME's functions
+    and the constants, and nothing of the lesson's. A lesson function a library has no counterpart for is named in its
     ABSENT, with the reason."""
     problems = part_problems(library.lesson, LESSON, library.absent) + part_problems(library.runtime, RUNTIME, {})
     runtime_names = {f.name for f in RUNTIME} | set(RUNTIME_CONSTANTS)

@@ -20,7 +20,8 @@ Surprises:
   (`from_logits=True`) it does not, so we use that.
 - The dtype of variables and of the optimizer's learning rate follow `floatx`, which is
   process-wide: `configure` sets it for each run, before the optimizer is made. With floatx
-  float32, a float64 model would step by float32(0.1) = 0.10000000149, 1.5e-8 off (relative) at every step.
+  float32, a float64 model would step by float32(0.1) = 0.10000000149, 1.5e-8 off (relative)
+  at every step.
 - Keras 3.15.1 maps float64 to float32 in its own type promotion on every backend but
   TensorFlow (`BIT64_TO_BIT32_DTYPE`, keras/src/backend/common/dtypes.py), and some ops act
   on it even with floatx float64: `ops.mean` casts float64 to float32, means, and casts back

@@ -42,9 +42,9 @@ from shared.contract.interface import ModelSpec, Problem, Runner, TrainOutput
 
 def exp(z: mx.array) -> mx.array:
     """`mx.exp`, except in float64: MLX's CPU `exp` is float32's approximation whatever the dtype
-    (relative error 2.4e-6 on [-30, 30], docs/findings.md; ml-explore/mlx#3047, open in 0.32.4), and so
-    are `mx.sigmoid`, `mx.softmax`, `mx.logsumexp`, `mx.logaddexp` and the `nn.losses` built on
-    them. `mx.power` computes in double: e ** z is exp to 2e-15."""
+    (relative error 2.4e-6 on [-30, 30], docs/findings.md; ml-explore/mlx#3047, open in 0.32.4),
+    and so are `mx.sigmoid`, `mx.softmax`, `mx.logsumexp`, `mx.logaddexp` and the `nn.losses`
+    built on them. `mx.power` computes in double: e ** z is exp to 2e-15."""
     if z.dtype == mx.float64:
         return mx.power(mx.array(math.e, dtype=mx.float64), z)
     return mx.exp(z)

@@ -14,7 +14,8 @@ Surprises for readers of the seed:
 - `nn.Linear` stores its weight as (fan_out, fan_in) and the bias apart, so the seed's W maps to
   weight = W[1:].T and bias = W[0]; `model.parameters()` yields weight, bias, weight, bias...
 - On NVIDIA GPUs PyTorch's float32 matmuls are full precision by default, but one call anywhere
-  in the process (`torch.set_float32_matmul_precision`) switches them to TF32: `configure` pins them.
+  in the process (`torch.set_float32_matmul_precision`) switches them to TF32: `configure` pins
+  them.
 """
 
 from __future__ import annotations

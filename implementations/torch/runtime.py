@@ -18,7 +18,8 @@ MODES = ("eager", "compiled")
 # each run at empty folders of these names, so that a first call is cold.
 CACHE_ENV = {"TORCHINDUCTOR_CACHE_DIR": "inductor", "TRITON_CACHE_DIR": "triton"}
 # Deterministic cuBLAS (the lesson's `torch.use_deterministic_algorithms`) needs a fixed workspace,
-# read when cuBLAS starts: set before the import (registry.import_environment).
+# read when cuBLAS starts: set in every process that runs the lesson (a worker, a host or a launched
+# process: registry.import_environment; a process that loads it itself: registry.load).
 IMPORT_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 
 
